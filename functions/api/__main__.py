@@ -1,0 +1,14 @@
+"""`python -m functions.api`: serve the API with uvicorn on PORT (default 5000)."""
+
+import uvicorn
+
+from shared.config import get_settings
+
+
+def main() -> None:
+    settings = get_settings()
+    uvicorn.run("functions.api.app:create_app", factory=True, host="127.0.0.1", port=settings.port, log_level="info", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

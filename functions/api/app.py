@@ -1,0 +1,74 @@
+"""The FastAPI application: routers, error handlers and the body-size limit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from functions.api.deps import Container
+from functions.api.limits import BodySizeLimit
+from functions.api.routes import files, health, keys, tasks
+from shared.config import Settings, get_settings
+from shared.errors import RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the app; clients are built lazily on the first request that needs them."""
+    app = FastAPI(
+        title="yt-dlp host API",
+        version="1.0.0",
+        description="Download video, audio, live recordings and metadata through per-key, rate-limited tasks. "
+        "Every endpoint but /health needs the X-API-Key header. Errors are always {\"error\": \"...\"}.",
+    )
+    app.state.container = container or Container(settings or get_settings())
+    for module in (tasks, keys, files, health):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if exc.status_code >= 500:
+            log.warning("dependency failure: %s", exc.message, exc_info=exc.__cause__)
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": describe_validation(exc.errors())}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"error": "Internal server error"}, status_code=500)
+
+
+def describe_validation(errors: list[dict[str, Any]]) -> str:
+    """One readable sentence per problem, e.g. "url: Field required"; never echoes the input back."""
+    parts = []
+    for err in errors[:5]:
+        if err.get("type") == "json_invalid":
+            return "Request body is not valid JSON"
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "model_attributes_type" or (not loc and "dict" in message.lower()):
+            return "Request body must be a JSON object"
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return "; ".join(parts) or "Invalid request"

@@ -1,0 +1,126 @@
+"""What routes depend on, as typed aliases: settings, stores, services and the calling key."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Callable
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from functions.api.service import KeyService, TaskService
+from shared.aws import AwsClients
+from shared.config import Settings
+from shared.errors import Forbidden, Unauthorized
+from shared.stores.keys import ApiKey, KeyStore
+from shared.stores.media import MediaStore
+from shared.stores.queue import JobQueue
+from shared.stores.rate_limits import RateLimitStore
+from shared.stores.tasks import TaskStore
+from shared.urls import Resolver, system_resolver
+
+
+class Container:
+    """Builds clients, stores and services on first use (never at import), once per process."""
+
+    def __init__(self, settings: Settings, clients: AwsClients | None = None, resolver: Resolver = system_resolver) -> None:
+        self.settings = settings
+        self._clients = clients
+        self.resolver = resolver
+
+    @cached_property
+    def clients(self) -> AwsClients:
+        return self._clients or AwsClients.from_settings(self.settings)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.kms, self.settings.keys_kms_key_id)
+
+    @cached_property
+    def tasks(self) -> TaskStore:
+        return TaskStore(self.clients.dynamodb, self.settings.tasks_table)
+
+    @cached_property
+    def media(self) -> MediaStore:
+        return MediaStore(self.clients.s3, self.settings.media_bucket)
+
+    @cached_property
+    def task_service(self) -> TaskService:
+        return TaskService(
+            self.settings,
+            self.tasks,
+            JobQueue(self.clients.sqs, self.settings.jobs_queue_url),
+            RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
+            self.resolver,
+        )
+
+    @cached_property
+    def key_service(self) -> KeyService:
+        return KeyService(self.keys)
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_settings(container: ContainerDep) -> Settings:
+    return container.settings
+
+
+def get_key_store(container: ContainerDep) -> KeyStore:
+    return container.keys
+
+
+def get_task_store(container: ContainerDep) -> TaskStore:
+    return container.tasks
+
+
+def get_media_store(container: ContainerDep) -> MediaStore:
+    return container.media
+
+
+def get_task_service(container: ContainerDep) -> TaskService:
+    return container.task_service
+
+
+def get_key_service(container: ContainerDep) -> KeyService:
+    return container.key_service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeysDep = Annotated[KeyStore, Depends(get_key_store)]
+TasksDep = Annotated[TaskStore, Depends(get_task_store)]
+MediaDep = Annotated[MediaStore, Depends(get_media_store)]
+TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
+KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
+
+MAX_KEY_LENGTH = 256
+
+
+def current_key(keys: KeysDep, api_key: Annotated[str | None, Security(api_key_header)] = None) -> ApiKey:
+    """The calling key's record; 401 when the header is missing or the key unknown."""
+    if not api_key:
+        raise Unauthorized("No API key provided")
+    if len(api_key) > MAX_KEY_LENGTH:
+        raise Unauthorized("Invalid API key")
+    return keys.authenticate(api_key)
+
+
+CallerDep = Annotated[ApiKey, Depends(current_key)]
+
+
+def require(permission: str) -> Callable[[ApiKey], ApiKey]:
+    """A dependency that lets through only keys holding `permission` (403 otherwise)."""
+
+    def check(caller: CallerDep) -> ApiKey:
+        if not caller.has(permission):
+            raise Forbidden("Permission denied")
+        return caller
+
+    check.__name__ = f"require_{permission}"
+    return check

@@ -1,0 +1,7 @@
+"""The Lambda entry point: the FastAPI app behind Mangum (lifespan off: clients are built lazily, once per container)."""
+
+from mangum import Mangum
+
+from functions.api.app import create_app
+
+lambda_handler = Mangum(create_app(), lifespan="off")

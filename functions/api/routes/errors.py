@@ -1,0 +1,29 @@
+"""Documented error responses, shared by the routes' OpenAPI descriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.api.schemas import ErrorResponse
+
+_TEXT = {
+    400: "Bad request: the body or a parameter is invalid.",
+    401: "Missing or invalid API key.",
+    403: "The key lacks the permission.",
+    404: "Not found.",
+    409: "Conflict.",
+    413: "Request body too large.",
+    429: "Rate limit exceeded; see Retry-After.",
+    503: "A backing service is unavailable.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes (always 503 too)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in sorted({*codes, 503}):
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": _TEXT[code]}
+        if code == 429:
+            entry["headers"] = {"Retry-After": {"description": "Seconds until a request can succeed.", "schema": {"type": "integer"}}}
+        out[code] = entry
+    return out

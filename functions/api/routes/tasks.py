@@ -1,0 +1,78 @@
+"""Task endpoints: submit video, audio, live and info tasks; read a task's status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+
+from functions.api.deps import CallerDep, TaskServiceDep, TasksDep, require
+from functions.api.routes.errors import errors
+from functions.api.schemas import (
+    AudioRequest,
+    InfoRequest,
+    LiveAudioRequest,
+    LiveVideoRequest,
+    TaskCreated,
+    TaskStatusResponse,
+    VideoRequest,
+)
+from shared.errors import NotFound
+from shared.models import TASK_ID_PATTERN
+from shared.stores.keys import ApiKey
+from shared.stores.tasks import public_view
+
+router = APIRouter(tags=["tasks"])
+SUBMIT_ERRORS = errors(400, 401, 403, 413, 429)
+
+
+def _submit(service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
+    params = body.model_dump(exclude={"url"})
+    return TaskCreated(task_id=service.submit(caller, task_type, body.url, params))
+
+
+@router.post("/get_video", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download a video (or a clip of it)")
+def get_video(body: VideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_video"))]) -> TaskCreated:
+    return _submit(service, caller, "get_video", body)
+
+
+@router.post("/get_audio", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download audio (or a clip of it)")
+def get_audio(body: AudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_audio"))]) -> TaskCreated:
+    return _submit(service, caller, "get_audio", body)
+
+
+@router.post("/get_live_video", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Record a live stream's video")
+def get_live_video(body: LiveVideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_video"))]) -> TaskCreated:
+    return _submit(service, caller, "get_live_video", body)
+
+
+@router.post("/get_live_audio", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Record a live stream's audio")
+def get_live_audio(body: LiveAudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_audio"))]) -> TaskCreated:
+    return _submit(service, caller, "get_live_audio", body)
+
+
+@router.post("/get_info", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Fetch the media's yt-dlp info as info.json")
+def get_info(body: InfoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_info"))]) -> TaskCreated:
+    return _submit(service, caller, "get_info", body)
+
+
+TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", max_length=64)]
+
+
+@router.get(
+    "/status/{task_id}",
+    response_model=TaskStatusResponse,
+    response_model_exclude_none=True,
+    responses=errors(401, 404),
+    summary="A task's status; only the key that created it can read it",
+)
+def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep) -> dict[str, Any]:
+    return public_view(owned_task(tasks, caller, task_id))
+
+
+def owned_task(tasks: Any, caller: ApiKey, task_id: str) -> dict[str, Any]:
+    """The caller's task; NotFound for a missing, expired or someone else's task (no difference is shown)."""
+    task = tasks.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
+    if task is None or task["owner"] != caller.key_hash:
+        raise NotFound("Task not found")
+    return task

@@ -1,0 +1,192 @@
+"""Request and response bodies, as the original yt-dlp-host API names them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.models import KEY_NAME_PATTERN, PERMISSIONS
+from shared.timecodes import parse_seconds
+from shared.urls import MAX_URL_LENGTH
+
+VIDEO_FORMATS = ("mp4", "mkv", "webm", "mov", "gif")
+AUDIO_FORMATS = ("mp3", "m4a", "opus", "flac", "wav", "aac", "ogg", "vorbis", "alac")
+MAX_FORMAT_LENGTH = 256
+MAX_LIVE_SECONDS = 6 * 3600
+Seconds = float | int | str | None
+
+
+class _Body(BaseModel):
+    # Unknown fields are refused: a typo such as "output_fromat" must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UrlBody(_Body):
+    url: str = Field(..., min_length=1, max_length=MAX_URL_LENGTH, description="http(s) URL of the media page or file.")
+
+
+def _format_field(default: str, what: str) -> Any:
+    return Field(default, min_length=1, max_length=MAX_FORMAT_LENGTH, description=f"yt-dlp format selector for the {what}.")
+
+
+class _Formats(_Body):
+    @field_validator("video_format", "audio_format", mode="before", check_fields=False)
+    @classmethod
+    def _default_when_null(cls, value: Any, info: Any) -> Any:
+        return cls.model_fields[info.field_name].default if value is None else value
+
+
+class _Clip(_Body):
+    start_time: Seconds = Field(None, description="Clip start: seconds (number or string) or MM:SS / HH:MM:SS.")
+    end_time: Seconds = Field(None, description="Clip end: seconds (number or string) or MM:SS / HH:MM:SS.")
+    force_keyframes: bool = Field(False, description="Cut exactly (re-encodes around the cuts); slower.")
+
+    @field_validator("start_time", "end_time", mode="after")
+    @classmethod
+    def _seconds(cls, value: Seconds, info: Any) -> float | int | None:
+        return parse_seconds(value, info.field_name)
+
+    @field_validator("force_keyframes", mode="before")
+    @classmethod
+    def _null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "_Clip":
+        if self.start_time is not None and self.end_time is not None and self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
+class VideoRequest(UrlBody, _Clip, _Formats):
+    video_format: str = _format_field("bestvideo", "video")
+    audio_format: str = _format_field("bestaudio", "audio")
+    output_format: Literal[VIDEO_FORMATS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return "mp4" if value is None else value.lower() if isinstance(value, str) else value
+
+
+class AudioRequest(UrlBody, _Clip, _Formats):
+    audio_format: str = _format_field("bestaudio", "audio")
+    output_format: Literal[AUDIO_FORMATS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class _Live(_Body):
+    start: float = Field(0, ge=0, le=MAX_LIVE_SECONDS, allow_inf_nan=False, description="Seconds back from now to start, where the stream's window allows.")
+    duration: float = Field(..., gt=0, le=MAX_LIVE_SECONDS, allow_inf_nan=False, description="Seconds to record.")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _zero_when_null(cls, value: Any) -> Any:
+        return 0 if value is None else value
+
+
+class LiveVideoRequest(UrlBody, _Live, _Formats):
+    video_format: str = _format_field("bestvideo", "video")
+    audio_format: str = _format_field("bestaudio", "audio")
+    output_format: Literal[VIDEO_FORMATS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return "mp4" if value is None else value.lower() if isinstance(value, str) else value
+
+
+class LiveAudioRequest(UrlBody, _Live, _Formats):
+    audio_format: str = _format_field("bestaudio", "audio")
+    output_format: Literal[AUDIO_FORMATS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class InfoRequest(UrlBody):
+    pass
+
+
+class CreateKeyRequest(_Body):
+    name: str = Field(..., min_length=1, max_length=64, pattern=KEY_NAME_PATTERN.pattern, description="Letters, digits, '.', '_' and '-'; 1 to 64 characters, starting with a letter or digit.")
+    permissions: list[Literal[PERMISSIONS]] = Field(..., max_length=len(PERMISSIONS) * 4, description="Permissions of the new key.")  # type: ignore[valid-type]
+
+
+class PermissionsRequest(_Body):
+    permissions: list[Literal[PERMISSIONS]] = Field(..., max_length=len(PERMISSIONS) * 4)  # type: ignore[valid-type]
+
+
+# -- responses
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(..., description="What went wrong.")
+
+
+class TaskCreated(BaseModel):
+    status: Literal["waiting"] = "waiting"
+    task_id: str
+
+
+class KeyCreated(BaseModel):
+    message: str
+    key: str
+    name: str
+
+
+class KeyDeleted(BaseModel):
+    name: str
+    message: str
+
+
+class KeyRevealed(BaseModel):
+    message: str
+    name: str
+    key: str
+
+
+class KeyListing(BaseModel):
+    key: str
+    name: str
+    permissions: list[str]
+    created_at: float | None = None
+
+
+class Message(BaseModel):
+    message: str
+
+
+class Progress(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    stage: str | None = None
+    percent: float | None = None
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    speed: float | None = None
+    eta: float | None = None
+
+
+class TaskStatusResponse(BaseModel):
+    """A task as /status shows it: the request's parameters are included as sent (times in seconds)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["waiting", "processing", "completed", "error"]
+    task_type: str
+    url: str
+    file: str | None = Field(None, description="/files/<task_id>/<name> once completed.")
+    error: str | None = None
+    completed_time: str | None = None
+    progress: Progress | None = None
+    attempts: int | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str

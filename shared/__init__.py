@@ -1,0 +1,1 @@
+"""Code shared by the API, the worker and the cleanup: settings, models, stores, URL checks."""

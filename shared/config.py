@@ -1,0 +1,58 @@
+"""One settings object, read from the environment (names match what template.yaml sets)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field is an environment variable of the same name in upper case."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    # What the original kept in config.py.
+    task_cleanup_time: float = Field(10, gt=0, description="Minutes a finished task and its files are kept; also the rate-limit window.")
+    request_limit: int = Field(20, ge=1, description="Task-creating requests allowed per key per window.")
+    max_workers: int = Field(4, ge=1, le=64, description="Jobs one worker process runs at once.")
+
+    admin_api_key: str | None = Field(None, description="When set, a key named 'admin' with this value and every permission is ensured.")
+    allow_private_networks: bool = Field(False, description="Allow URLs that resolve to loopback/private/non-global addresses.")
+
+    # Resource names (outputs of template.yaml).
+    keys_table: str = "ytdlp-keys"
+    tasks_table: str = "ytdlp-tasks"
+    rate_limits_table: str = "ytdlp-rate-limits"
+    jobs_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    media_bucket: str = "ytdlp-media"
+    keys_kms_key_id: str = "alias/ytdlp-api-keys"
+
+    aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(None, description="Emulator endpoint; unset in AWS. boto3 reads it itself too.")
+
+    # Worker.
+    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run (live jobs: their duration plus this margin, see worker).")
+    live_timeout_margin: int = Field(300, ge=0, description="Seconds added to a live recording's duration for its time limit.")
+    shutdown_grace: int = Field(30, ge=0, description="Seconds running jobs get to finish after SIGTERM.")
+    visibility_timeout: int = Field(60, ge=10, description="Seconds a received job stays hidden; the worker extends it while a job runs.")
+    max_attempts: int = Field(3, ge=1, description="Deliveries of one job before the task fails (the queue's maxReceiveCount).")
+    scratch_dir: str = Field("/tmp/ytdlp-worker", description="Parent folder of the per-job scratch folders.")
+    socket_timeout: float = Field(20, gt=0)
+
+    # Local stack.
+    port: int = 5000
+    worker_processes: int = Field(1, ge=0)
+
+    @property
+    def task_ttl_seconds(self) -> int:
+        """How long a finished task lives, in seconds."""
+        return max(1, int(self.task_cleanup_time * 60))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,209 @@
+"""API keys in DynamoDB: looked up by SHA-256 digest, the key itself kept encrypted with KMS."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from shared.aws import AWS_ERRORS, cancellation_reasons, error_code
+from shared.errors import Conflict, NotFound, Unauthorized, Unavailable
+from shared.stores import unavailable_on_failure
+
+_HASH = "hash#"
+_NAME = "name#"
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 hex digest under which a key is looked up."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> str:
+    """A new API key: 32 random bytes from `secrets`, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key's record, without the key itself."""
+
+    name: str
+    permissions: tuple[str, ...]
+    key_hash: str
+    created_at: float = 0.0
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True)
+class RevealedKey:
+    """A key's record with its plaintext, as get_key and get_keys return it."""
+
+    record: ApiKey
+    key: str = field(repr=False)
+
+
+class KeyStore:
+    """Keys table: `hash#<digest>` items answer authentication in one read; `name#<name>` items hold the record."""
+
+    def __init__(self, dynamodb: Any, table: str, kms: Any, kms_key_id: str) -> None:
+        self._db = dynamodb
+        self._table = table
+        self._kms = kms
+        self._kms_key_id = kms_key_id
+
+    def authenticate(self, key: str) -> ApiKey:
+        """The record of `key`; Unauthorized when there is none."""
+        digest = hash_key(key)
+        with unavailable_on_failure("The key store"):
+            item = self._db.get_item(TableName=self._table, Key={"pk": {"S": _HASH + digest}}, ConsistentRead=True).get("Item")
+        # The digest is the lookup key; comparing it again in constant time keeps timing flat if a store ever matches loosely.
+        if not item or not hmac.compare_digest(item["key_hash"]["S"], digest):
+            raise Unauthorized("Invalid API key")
+        return _record(item)
+
+    def create(self, name: str, permissions: Iterable[str], key: str | None = None) -> str:
+        """Store a new key under `name` and return it; Conflict when the name (or the key) exists."""
+        key = key or generate_key()
+        record = ApiKey(name=name, permissions=tuple(permissions), key_hash=hash_key(key), created_at=time.time())
+        ciphertext = self._encrypt(name, key)
+        with unavailable_on_failure("The key store"):
+            try:
+                self._db.transact_write_items(TransactItems=self._put_items(record, ciphertext))
+            except self._db.exceptions.TransactionCanceledException as err:
+                if "ConditionalCheckFailed" in cancellation_reasons(err):
+                    raise Conflict(f"An API key named '{name}' already exists") from err
+                raise
+        return key
+
+    def get(self, name: str) -> RevealedKey:
+        """The key named `name`, decrypted; NotFound when there is none."""
+        with unavailable_on_failure("The key store"):
+            item = self._db.get_item(TableName=self._table, Key={"pk": {"S": _NAME + name}}, ConsistentRead=True).get("Item")
+        if not item:
+            raise NotFound(f"API key '{name}' not found")
+        return RevealedKey(_record(item), self._decrypt(name, item["ciphertext"]["B"]))
+
+    def find(self, name: str) -> ApiKey | None:
+        """The record named `name` without decrypting it, or None."""
+        with unavailable_on_failure("The key store"):
+            item = self._db.get_item(TableName=self._table, Key={"pk": {"S": _NAME + name}}, ConsistentRead=True).get("Item")
+        return _record(item) if item else None
+
+    def records(self) -> list[ApiKey]:
+        """Every key's record, by name (a scan: key management only, never a request's hot path)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :p)",
+            "ExpressionAttributeValues": {":p": {"S": _NAME}},
+            "ConsistentRead": True,
+        }
+        with unavailable_on_failure("The key store"):
+            while True:
+                page = self._db.scan(**kwargs)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((_record(i) for i in items), key=lambda r: r.name)
+
+    def reveal_all(self) -> list[RevealedKey]:
+        """Every key with its plaintext."""
+        out = []
+        for record in self.records():
+            try:
+                out.append(self.get(record.name))
+            except NotFound:  # deleted between the scan and the read
+                continue
+        return out
+
+    def any_exists(self) -> bool:
+        """True when at least one key is stored."""
+        with unavailable_on_failure("The key store"):
+            page = self._db.scan(TableName=self._table, Limit=1, ProjectionExpression="pk")
+        return bool(page.get("Items")) or "LastEvaluatedKey" in page
+
+    def delete(self, name: str) -> None:
+        """Remove the key named `name`; NotFound when there is none."""
+        record = self.find(name)
+        if record is None:
+            raise NotFound(f"API key '{name}' not found")
+        with unavailable_on_failure("The key store"):
+            try:
+                self._db.transact_write_items(TransactItems=self._delete_items(record))
+            except self._db.exceptions.TransactionCanceledException as err:
+                raise NotFound(f"API key '{name}' not found") from err
+
+    def replace(self, name: str, permissions: Iterable[str], key: str) -> None:
+        """Make `name` hold exactly `key` and `permissions` (used by the admin bootstrap)."""
+        old = self.find(name)
+        record = ApiKey(name=name, permissions=tuple(permissions), key_hash=hash_key(key), created_at=time.time())
+        if old and old.key_hash == record.key_hash and set(old.permissions) == set(record.permissions):
+            return
+        ciphertext = self._encrypt(name, key)
+        name_item, hash_item = self._put_items(record, ciphertext, replace_name=old is not None)
+        items = [name_item, hash_item]
+        if old and old.key_hash == record.key_hash:
+            del hash_item["Put"]["ConditionExpression"]  # same key, new permissions: overwrite in place
+        elif old:
+            items.append(self._delete_items(old)[1])  # the old key's lookup item
+        with unavailable_on_failure("The key store"):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+            except self._db.exceptions.TransactionCanceledException as err:
+                raise Conflict(f"The key '{name}' changed while it was being replaced") from err
+
+    # -- helpers
+
+    def _put_items(self, record: ApiKey, ciphertext: bytes, replace_name: bool = False) -> list[dict[str, Any]]:
+        common = {
+            "name": {"S": record.name},
+            "key_hash": {"S": record.key_hash},
+            "permissions": {"L": [{"S": p} for p in record.permissions]},
+            "created_at": {"N": repr(record.created_at)},
+        }
+        name_item: dict[str, Any] = {"Put": {"TableName": self._table, "Item": {"pk": {"S": _NAME + record.name}, **common, "ciphertext": {"B": ciphertext}}}}
+        if not replace_name:
+            name_item["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        hash_item = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {"pk": {"S": _HASH + record.key_hash}, **common},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        return [name_item, hash_item]
+
+    def _delete_items(self, record: ApiKey) -> list[dict[str, Any]]:
+        return [
+            {"Delete": {"TableName": self._table, "Key": {"pk": {"S": _NAME + record.name}}, "ConditionExpression": "attribute_exists(pk)"}},
+            {"Delete": {"TableName": self._table, "Key": {"pk": {"S": _HASH + record.key_hash}}}},
+        ]
+
+    def _encrypt(self, name: str, key: str) -> bytes:
+        try:
+            return self._kms.encrypt(KeyId=self._kms_key_id, Plaintext=key.encode("utf-8"), EncryptionContext={"key_name": name})["CiphertextBlob"]
+        except AWS_ERRORS as err:
+            raise Unavailable(f"The key encryption service is unavailable ({error_code(err) or 'no answer'}), try again later") from err
+
+    def _decrypt(self, name: str, ciphertext: bytes) -> str:
+        try:
+            plaintext = self._kms.decrypt(CiphertextBlob=ciphertext, EncryptionContext={"key_name": name}, KeyId=self._kms_key_id)["Plaintext"]
+        except AWS_ERRORS as err:
+            raise Unavailable(f"The key encryption service is unavailable ({error_code(err) or 'no answer'}), try again later") from err
+        return plaintext.decode("utf-8")
+
+
+def _record(item: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        name=item["name"]["S"],
+        permissions=tuple(p["S"] for p in item.get("permissions", {}).get("L", [])),
+        key_hash=item["key_hash"]["S"],
+        created_at=float(item.get("created_at", {}).get("N", "0")),
+    )

@@ -1,0 +1,81 @@
+"""The media bucket (S3): task outputs under `tasks/<task_id>/`, handed out as presigned URLs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from boto3.s3.transfer import TransferConfig
+
+from shared.models import media_key, task_prefix
+from shared.stores import unavailable_on_failure
+
+# Multipart from 16 MB in 16 MB parts: memory stays flat whatever the file size.
+_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4, use_threads=True)
+
+_CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".gif": "image/gif",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".opus": "audio/ogg",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".aac": "audio/aac",
+    ".json": "application/json",
+}
+
+
+def content_type(file_name: str) -> str:
+    return _CONTENT_TYPES.get(Path(file_name).suffix.lower(), "application/octet-stream")
+
+
+class MediaStore:
+    """Uploads, reads, links and removes a task's files."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def upload(self, task_id: str, path: Path, file_name: str, callback: Callable[[int], None] | None = None) -> str:
+        """Stream a file from disk to the task's prefix (multipart for large files); returns its key."""
+        key = media_key(task_id, file_name)
+        self._s3.upload_file(
+            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type(file_name)}, Config=_TRANSFER, Callback=callback
+        )
+        return key
+
+    def read_json(self, task_id: str, file_name: str) -> Any:
+        """A JSON file of the task, parsed."""
+        with unavailable_on_failure("The media store"):
+            body = self._s3.get_object(Bucket=self.bucket, Key=media_key(task_id, file_name))["Body"]
+            data = body.read()
+        return json.loads(data)
+
+    def presign(self, task_id: str, file_name: str, expires_in: int, attachment: bool) -> str:
+        """A GET link to one of the task's files, valid for `expires_in` seconds."""
+        disposition = "attachment" if attachment else "inline"
+        params = {
+            "Bucket": self.bucket,
+            "Key": media_key(task_id, file_name),
+            "ResponseContentDisposition": f'{disposition}; filename="{file_name}"',
+            "ResponseContentType": content_type(file_name),
+        }
+        with unavailable_on_failure("The media store"):
+            return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=max(1, int(expires_in)))
+
+    def delete_task_files(self, task_id: str) -> int:
+        """Remove every object under the task's prefix; returns how many."""
+        deleted = 0
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=task_prefix(task_id)):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted

@@ -1,0 +1,237 @@
+"""Tasks in DynamoDB: one item per task, keyed by its id, expiring TASK_CLEANUP_TIME minutes after it finishes."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.aws import AWS_ERRORS, is_condition_failure
+from shared.errors import Conflict
+from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.stores import unavailable_on_failure
+
+def now_iso() -> str:
+    """The current time as the original API shows it (ISO 8601)."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+class TaskStore:
+    """Reads and writes task items; the worker and the cleanup use the same store."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    # -- API side
+
+    def create(self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Store a new waiting task; Conflict if the id is taken."""
+        item = {
+            "task_id": {"S": task_id},
+            "owner": {"S": owner},
+            "status": {"S": TaskStatus.WAITING.value},
+            "task_type": {"S": task_type},
+            "url": {"S": url},
+            "params": {"S": json.dumps(params)},
+            "created_at": {"N": repr(time.time())},
+            "attempts": {"N": "0"},
+        }
+        with unavailable_on_failure("The task store"):
+            try:
+                self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
+            except AWS_ERRORS as err:
+                if is_condition_failure(err):
+                    raise Conflict("Task id collision, try again") from err
+                raise
+        return _decode(item)
+
+    def get(self, task_id: str, now: float | None = None) -> dict[str, Any] | None:
+        """The task as a plain dict, or None when it does not exist or has expired."""
+        with unavailable_on_failure("The task store"):
+            item = self._db.get_item(TableName=self._table, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        task = _decode(item)
+        # DynamoDB's TTL deletes lazily; an expired task is already gone as far as clients can tell.
+        if task.get("expires_at") is not None and task["expires_at"] <= (now if now is not None else time.time()):
+            return None
+        return task
+
+    def delete(self, task_id: str) -> None:
+        with unavailable_on_failure("The task store"):
+            self._db.delete_item(TableName=self._table, Key={"task_id": {"S": task_id}})
+
+    # -- worker side
+
+    def start(self, task_id: str, worker_id: str, lease_seconds: float) -> dict[str, Any] | None:
+        """Claim the task for `worker_id` and mark it processing; None when it is finished or leased by a live worker."""
+        now = time.time()
+        try:
+            item = self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #s = :processing, lease_owner = :w, lease_until = :until ADD attempts :one",
+                ConditionExpression="attribute_exists(task_id) AND #s IN (:waiting, :processing) AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :w)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":processing": {"S": TaskStatus.PROCESSING.value},
+                    ":waiting": {"S": TaskStatus.WAITING.value},
+                    ":w": {"S": worker_id},
+                    ":until": {"N": repr(now + lease_seconds)},
+                    ":now": {"N": repr(now)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except AWS_ERRORS as err:
+            if is_condition_failure(err):
+                return None
+            raise
+        return _decode(item)
+
+    def renew_lease(self, task_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the worker's lease on a processing task; False when the lease is no longer this worker's."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression="lease_owner = :w AND #s = :processing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":w": {"S": worker_id},
+                    ":until": {"N": repr(time.time() + lease_seconds)},
+                    ":processing": {"S": TaskStatus.PROCESSING.value},
+                },
+            )
+        except AWS_ERRORS as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
+    def set_progress(self, task_id: str, progress: dict[str, Any]) -> None:
+        """Record a processing task's progress (stage, percent, bytes, speed, eta)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET progress = :p",
+                ConditionExpression="#s = :processing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":p": {"S": json.dumps(progress)}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+            )
+        except AWS_ERRORS as err:
+            if not is_condition_failure(err):
+                raise
+
+    def complete(self, task_id: str, file_name: str, ttl_seconds: int, worker_id: str | None = None) -> bool:
+        """Mark the task completed with its output file; it expires `ttl_seconds` from now."""
+        return self._finish(task_id, TaskStatus.COMPLETED, ttl_seconds, worker_id, file_name=file_name)
+
+    def fail(self, task_id: str, error: str, ttl_seconds: int, worker_id: str | None = None) -> bool:
+        """Mark the task failed with a readable message; it expires `ttl_seconds` from now."""
+        return self._finish(task_id, TaskStatus.ERROR, ttl_seconds, worker_id, error=error)
+
+    def release(self, task_id: str, worker_id: str) -> None:
+        """Give a processing task back (status waiting, no lease), e.g. on shutdown, so another worker starts it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #s = :waiting REMOVE lease_owner, lease_until, progress",
+                ConditionExpression="lease_owner = :w AND #s = :processing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":w": {"S": worker_id}, ":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+            )
+        except AWS_ERRORS as err:
+            if not is_condition_failure(err):
+                raise
+
+    # -- cleanup side
+
+    def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
+        """Ids of finished tasks whose time is up, oldest first (from the sparse by-expiry index, not a scan)."""
+        with unavailable_on_failure("The task store"):
+            page = self._db.query(
+                TableName=self._table,
+                IndexName="by-expiry",
+                KeyConditionExpression="gc = :gc AND expires_at <= :now",
+                ExpressionAttributeValues={":gc": {"S": "1"}, ":now": {"N": repr(now if now is not None else time.time())}},
+                Limit=limit,
+            )
+        return [i["task_id"]["S"] for i in page.get("Items", [])]
+
+    def _finish(self, task_id: str, status: TaskStatus, ttl_seconds: int, worker_id: str | None, **fields: str) -> bool:
+        now = time.time()
+        names = {"#s": "status"}
+        values: dict[str, Any] = {
+            ":status": {"S": status.value},
+            ":done": {"S": now_iso()},
+            ":exp": {"N": str(int(now + ttl_seconds))},
+            ":gc": {"S": "1"},
+        }
+        sets = ["#s = :status", "completed_time = :done", "expires_at = :exp", "gc = :gc"]
+        for name, value in fields.items():
+            attr = {"file_name": "file_name", "error": "#e"}[name]
+            if attr.startswith("#"):
+                names[attr] = name
+            sets.append(f"{attr} = :{name}")
+            values[f":{name}"] = {"S": value}
+        condition = "attribute_exists(task_id) AND NOT #s IN (:completed, :error)"
+        values[":completed"] = {"S": TaskStatus.COMPLETED.value}
+        values[":error"] = {"S": TaskStatus.ERROR.value}
+        if worker_id is not None:
+            condition += " AND (attribute_not_exists(lease_owner) OR lease_owner = :w)"
+            values[":w"] = {"S": worker_id}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner, lease_until, progress",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except AWS_ERRORS as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
+
+def _decode(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as a plain dict (numbers as int/float, JSON attributes parsed)."""
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        (kind, raw), = value.items()
+        if kind == "N":
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        elif kind == "S" and name in ("params", "progress"):
+            out[name] = json.loads(raw)
+        elif kind == "S":
+            out[name] = raw
+        elif kind == "BOOL":
+            out[name] = raw
+    return out
+
+
+def public_view(task: dict[str, Any]) -> dict[str, Any]:
+    """The task as /status shows it: the original's fields plus progress while processing."""
+    view: dict[str, Any] = {"status": task["status"], "task_type": task["task_type"], "url": task["url"]}
+    view.update(task.get("params", {}))
+    for name in ("completed_time", "error", "attempts"):
+        if name in task:
+            view[name] = task[name]
+    if task["status"] == TaskStatus.COMPLETED.value and task.get("file_name"):
+        view["file"] = f"/files/{task['task_id']}/{task['file_name']}"
+    if task["status"] == TaskStatus.PROCESSING.value and task.get("progress"):
+        view["progress"] = task["progress"]
+    return view
+
+
+def is_finished(task: dict[str, Any]) -> bool:
+    return task["status"] in FINISHED_STATUSES
+
