@@ -1,0 +1,50 @@
+# The two commands: `make run` starts the whole stack locally, `make test` passes the suite.
+# Both set everything up on a fresh machine first (venv, pinned packages, ffmpeg).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test test-fast bench lint deploy setup ffmpeg clean
+
+run: setup
+	$(PY) -m infra.local
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+bench: setup
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/cfn-lint template.yaml
+
+deploy: setup
+	bash infra/deploy.sh
+
+setup: $(STAMP) ffmpeg
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# ffmpeg comes from the system: installed through apt when missing and running as root, otherwise explained.
+ffmpeg:
+	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing ffmpeg with apt-get"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg; \
+		else \
+			echo "ffmpeg and ffprobe are required: install them (e.g. 'sudo apt-get install ffmpeg' or 'brew install ffmpeg') and run this again." >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache

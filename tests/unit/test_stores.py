@@ -1,0 +1,78 @@
+"""Stores against moto: the rate limit under concurrency, task leases, and the cleanup."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from functions.cleanup.handler import build_service
+from shared.errors import RateLimited
+from shared.models import media_key
+from shared.stores.rate_limits import RateLimitStore
+from shared.stores.tasks import TaskStore
+
+
+def test_rate_limit_is_exact_under_concurrency(aws):
+    # GIVEN a limit of 20 WHEN 60 requests race for slots THEN exactly 20 win and the rest get a retry time
+    limits = RateLimitStore(aws.clients.dynamodb, aws.settings.rate_limits_table)
+
+    def attempt(_: int) -> int | None:
+        try:
+            limits.acquire("subject", 20, 600)
+            return None
+        except RateLimited as err:
+            return err.retry_after
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(attempt, range(60)))
+    assert results.count(None) == 20
+    assert all(590 <= r <= 600 for r in results if r is not None)
+
+
+def test_rate_limit_window_slides(aws):
+    limits = RateLimitStore(aws.clients.dynamodb, aws.settings.rate_limits_table)
+    limits.acquire("s", 2, 1.0)
+    slot, taken = limits.acquire("s", 2, 1.0)
+    try:
+        limits.acquire("s", 2, 1.0)
+        raise AssertionError("third request in the window was accepted")
+    except RateLimited as err:
+        assert err.retry_after == 1
+    limits.release("s", slot, taken)  # a withdrawn request gives its slot back
+    limits.acquire("s", 2, 1.0)
+    time.sleep(1.1)
+    limits.acquire("s", 2, 1.0)
+
+
+def test_task_lease_admits_one_worker_at_a_time(aws):
+    tasks = TaskStore(aws.clients.dynamodb, aws.settings.tasks_table)
+    tasks.create("T" * 16, "owner", "get_info", "https://m.example.com", {})
+    assert tasks.start("T" * 16, "w1", 30)["attempts"] == 1
+    assert tasks.start("T" * 16, "w2", 30) is None  # w1's lease is live
+    assert tasks.renew_lease("T" * 16, "w1", 30)
+    assert not tasks.complete("T" * 16, "info.json", 600, worker_id="w2")
+    assert tasks.complete("T" * 16, "info.json", 600, worker_id="w1")
+    assert tasks.start("T" * 16, "w2", 30) is None  # finished tasks are never started again
+    done = tasks.get("T" * 16)
+    assert done["status"] == "completed" and done["file_name"] == "info.json" and "lease_owner" not in done
+
+
+def test_cleanup_removes_expired_tasks_and_files_and_fails_dead_jobs(aws):
+    settings = aws.settings
+    tasks = TaskStore(aws.clients.dynamodb, settings.tasks_table)
+    s3 = aws.clients.s3
+    for task_id, ttl in (("A" * 16, 0), ("B" * 16, 600)):
+        tasks.create(task_id, "o", "get_info", "https://m.example.com", {})
+        s3.put_object(Bucket=settings.media_bucket, Key=media_key(task_id, "info.json"), Body=b"{}")
+        tasks.complete(task_id, "info.json", ttl)
+    tasks.create("C" * 16, "o", "get_video", "https://m.example.com", {})
+    aws.clients.sqs.send_message(QueueUrl=settings.dead_letter_queue_url, MessageBody=json.dumps({"task_id": "C" * 16}))
+
+    report = build_service(settings, aws.clients).run(now=time.time() + 1)
+
+    assert report.tasks_removed == 1 and report.files_removed == 1 and report.dead_jobs_failed == 1
+    assert tasks.get("A" * 16) is None and tasks.get("B" * 16) is not None
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])] == [media_key("B" * 16, "info.json")]
+    dead = tasks.get("C" * 16)
+    assert dead["status"] == "error" and dead["error"].startswith("failed after 3 attempts")
