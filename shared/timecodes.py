@@ -16,7 +16,10 @@ def parse_seconds(value: object, field: str) -> float | None:
     if isinstance(value, bool):
         raise ValueError(f"{field} must be a number of seconds or MM:SS / HH:MM:SS")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond float's range: JSON numbers may have any number of digits
+            raise ValueError(f"{field} must be at most {MAX_SECONDS} seconds") from None
     elif isinstance(value, str):
         text = value.strip()
         match = _CLOCK.match(text)

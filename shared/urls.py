@@ -56,9 +56,16 @@ def split_host(url: str) -> tuple[str, str, int]:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BadRequest("Only http and https URLs are allowed")
+    # Parsers disagree on these, so the host checked here need not be the host the downloader connects to:
+    # urllib3 and browsers end the authority at a backslash (http://127.0.0.1\@evil.example.com is 127.0.0.1 to
+    # them, evil.example.com to urlsplit), and some decode percent-escapes in a host name.
+    if "\\" in parts.netloc:
+        raise BadRequest("URL is not valid: backslash in the host part")
     host = parts.hostname
     if not host:
         raise BadRequest("URL has no host")
+    if "%" in host and ":" not in host:  # an IPv6 literal's zone id is the one place a host holds '%'
+        raise BadRequest("URL is not valid: percent-encoded host")
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
@@ -80,5 +87,6 @@ def check_host(host: str, port: int, resolver: Resolver = system_resolver) -> li
         raise BadRequest(f"Could not resolve host '{host}'")
     for address in addresses:
         if not is_public_address(address):
-            raise BadRequest(f"URL host '{host}' resolves to a non-public address ({address}); private networks are not allowed")
+            # The address stays out of the message: echoing it would let callers map names inside the network.
+            raise BadRequest(f"URL host '{host}' resolves to a non-public address; private networks are not allowed")
     return addresses

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,13 +29,30 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         version="1.0.0",
         description="Download video, audio, live recordings and metadata through per-key, rate-limited tasks. "
         "Every endpoint but /health needs the X-API-Key header. Errors are always {\"error\": \"...\"}.",
+        # A path with a trailing slash is a 404 like any unknown path (as in the original), not a redirect whose
+        # Location is built from the client's Host header.
+        redirect_slashes=False,
     )
     app.state.container = container or Container(settings or get_settings())
     for module in (tasks, keys, files, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     _install_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document minus its 422 answers: validation errors are sent as 400 {"error": ...} (see below)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -32,26 +32,33 @@ class BodySizeLimit:
             return
         seen = 0
         started = False
+        rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    # Answer 413 here: the app sees the exception inside its body parsing, where FastAPI turns
+                    # any error into a 400 that would hide why the request was refused.
+                    if not started and not rejected:
+                        rejected = True
+                        await _reject(send, self.max_bytes)
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 is sent; whatever the app answers to the aborted read is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
-            if not started:
-                await _reject(send, self.max_bytes)
+            pass  # answered in counting_receive (or the app's own answer had already started)
 
 
 async def _reject(send: Send, max_bytes: int) -> None:

@@ -23,7 +23,14 @@ class _Body(BaseModel):
 
 
 class UrlBody(_Body):
-    url: str = Field(..., min_length=1, max_length=MAX_URL_LENGTH, description="http(s) URL of the media page or file.")
+    url: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="http(s) URL of the media page or file. Refused with 400 when its host resolves to a loopback, "
+        "private, link-local or other non-public address (unless the deployment allows private networks).",
+        examples=["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
+    )
 
 
 def _format_field(default: str, what: str) -> Any:
@@ -42,9 +49,10 @@ class _Clip(_Body):
     end_time: Seconds = Field(None, description="Clip end: seconds (number or string) or MM:SS / HH:MM:SS.")
     force_keyframes: bool = Field(False, description="Cut exactly (re-encodes around the cuts); slower.")
 
-    @field_validator("start_time", "end_time", mode="after")
+    # Before pydantic's own coercion, which would turn `true` into 1 second; parse_seconds refuses booleans.
+    @field_validator("start_time", "end_time", mode="before")
     @classmethod
-    def _seconds(cls, value: Seconds, info: Any) -> float | int | None:
+    def _seconds(cls, value: Any, info: Any) -> float | int | None:
         return parse_seconds(value, info.field_name)
 
     @field_validator("force_keyframes", mode="before")

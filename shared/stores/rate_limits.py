@@ -68,7 +68,7 @@ class RateLimitStore:
         while True:
             page = self._db.query(**kwargs)
             for item in page.get("Items", []):
-                used_at = float(item["used_at"]["N"])
+                used_at = float(item.get("used_at", {}).get("N", "0"))
                 if used_at > cutoff:
                     busy[int(item["slot"]["N"])] = used_at
             if "LastEvaluatedKey" not in page:

@@ -150,6 +150,28 @@ class TaskStore:
             if not is_condition_failure(err):
                 raise
 
+    def requeue(self, task_id: str, worker_id: str, error: str) -> bool:
+        """After a transient failure: back to waiting (no lease) with `last_error`, for the retry to claim; False if not ours."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #s = :waiting, last_error = :e REMOVE lease_owner, lease_until, progress",
+                ConditionExpression="lease_owner = :w AND #s = :processing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":w": {"S": worker_id},
+                    ":e": {"S": error},
+                    ":waiting": {"S": TaskStatus.WAITING.value},
+                    ":processing": {"S": TaskStatus.PROCESSING.value},
+                },
+            )
+        except AWS_ERRORS as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
     # -- cleanup side
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
@@ -180,9 +202,9 @@ class TaskStore:
                 names[attr] = name
             sets.append(f"{attr} = :{name}")
             values[f":{name}"] = {"S": value}
-        condition = "attribute_exists(task_id) AND NOT #s IN (:completed, :error)"
-        values[":completed"] = {"S": TaskStatus.COMPLETED.value}
-        values[":error"] = {"S": TaskStatus.ERROR.value}
+        condition = "attribute_exists(task_id) AND NOT #s IN (:st_completed, :st_error)"
+        values[":st_completed"] = {"S": TaskStatus.COMPLETED.value}
+        values[":st_error"] = {"S": TaskStatus.ERROR.value}
         if worker_id is not None:
             condition += " AND (attribute_not_exists(lease_owner) OR lease_owner = :w)"
             values[":w"] = {"S": worker_id}

@@ -118,7 +118,7 @@ class LocalStackProcess:
 
 
 def request(method: str, url: str, key: str | None = None, body: Any = None, raw: bytes | None = None, follow: bool = True) -> tuple[int, dict[str, str], Any]:
-    """A plain HTTP call: (status, headers, parsed JSON or bytes)."""
+    """A plain HTTP call: (status, headers with lower-case names, parsed JSON or bytes)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method)
     if key is not None:
@@ -128,10 +128,10 @@ def request(method: str, url: str, key: str | None = None, body: Any = None, raw
     opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect())
     try:
         with opener.open(req, timeout=30) as r:
-            status, headers, payload = r.status, dict(r.headers), r.read()
+            status, headers, payload = r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as err:
-        status, headers, payload = err.code, dict(err.headers), err.read()
-    if headers.get("Content-Type", headers.get("content-type", "")).startswith("application/json"):
+        status, headers, payload = err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+    if headers.get("content-type", "").startswith("application/json"):
         return status, headers, json.loads(payload)
     return status, headers, payload
 

@@ -18,10 +18,15 @@ _TEXT = {
 }
 
 
+# Every operation can answer these: the body-size limit runs before routing (a GET with a body is measured too),
+# and any backing service can fail.
+ALWAYS = (413, 503)
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error codes (always 503 too)."""
+    """OpenAPI `responses` for these error codes (always 413 and 503 too)."""
     out: dict[int | str, dict[str, Any]] = {}
-    for code in sorted({*codes, 503}):
+    for code in sorted({*codes, *ALWAYS}):
         entry: dict[str, Any] = {"model": ErrorResponse, "description": _TEXT[code]}
         if code == 429:
             entry["headers"] = {"Retry-After": {"description": "Seconds until a request can succeed.", "schema": {"type": "integer"}}}

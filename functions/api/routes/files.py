@@ -22,8 +22,11 @@ MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
     "/files/{task_id}/{name}",
     responses={
         200: {"description": "info.json, whole or filtered by the query's keys.", "content": {"application/json": {"schema": {"type": "object"}}}},
-        307: {"description": "Redirect to a presigned link to the file; it expires no later than the task."},
-        **errors(401, 404),
+        307: {
+            "description": "Redirect to a presigned link to the file; it expires no later than the task. No body.",
+            "headers": {"Location": {"description": "The presigned S3 link.", "schema": {"type": "string", "format": "uri"}}},
+        },
+        **errors(400, 401, 404),
     },
     response_model=None,
     summary="Download a task's file",

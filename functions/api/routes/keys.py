@@ -16,13 +16,13 @@ router = APIRouter(tags=["keys"])
 KeyName = Annotated[str, Path(description="The key's name.", max_length=256)]
 
 
-@router.post("/create_key", status_code=201, response_model=KeyCreated, responses=errors(400, 401, 403, 409, 413), summary="Create a key")
+@router.post("/create_key", status_code=201, response_model=KeyCreated, responses=errors(400, 401, 403, 409), summary="Create a key")
 def create_key(body: CreateKeyRequest, service: KeyServiceDep, caller: Annotated[ApiKey, Depends(require("create_key"))]) -> KeyCreated:
     key = service.create(caller, body.name, list(body.permissions))
     return KeyCreated(message="API key created successfully", key=key, name=body.name)
 
 
-@router.delete("/delete_key/{name}", response_model=KeyDeleted, responses=errors(401, 403, 404, 409), summary="Delete a key by name")
+@router.delete("/delete_key/{name}", response_model=KeyDeleted, responses=errors(400, 401, 403, 404, 409), summary="Delete a key by name")
 def delete_key(name: KeyName, service: KeyServiceDep, caller: Annotated[ApiKey, Depends(require("delete_key"))]) -> KeyDeleted:
     service.delete(caller, name)
     return KeyDeleted(name=name, message="API key deleted successfully")
@@ -36,13 +36,13 @@ def get_keys(keys: KeysDep, caller: Annotated[ApiKey, Depends(require("get_keys"
     }
 
 
-@router.get("/get_key/{name}", response_model=KeyRevealed, responses=errors(401, 403, 404), summary="One key by name")
+@router.get("/get_key/{name}", response_model=KeyRevealed, responses=errors(400, 401, 403, 404), summary="One key by name")
 def get_key(name: KeyName, keys: KeysDep, caller: Annotated[ApiKey, Depends(require("get_key"))]) -> KeyRevealed:
     found = keys.get(name)
     return KeyRevealed(message="API key get successfully", name=found.record.name, key=found.key)
 
 
-@router.post("/check_permissions", response_model=Message, responses=errors(400, 401, 403, 413), summary="Does the caller hold these permissions?")
+@router.post("/check_permissions", response_model=Message, responses=errors(400, 401, 403), summary="Does the caller hold these permissions?")
 def check_permissions(body: PermissionsRequest, caller: CallerDep) -> Message:
     missing = [p for p in body.permissions if not caller.has(p)]
     if missing:

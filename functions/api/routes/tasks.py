@@ -23,7 +23,7 @@ from shared.stores.keys import ApiKey
 from shared.stores.tasks import public_view
 
 router = APIRouter(tags=["tasks"])
-SUBMIT_ERRORS = errors(400, 401, 403, 413, 429)
+SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
 def _submit(service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
@@ -63,7 +63,7 @@ TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", 
     "/status/{task_id}",
     response_model=TaskStatusResponse,
     response_model_exclude_none=True,
-    responses=errors(401, 404),
+    responses=errors(400, 401, 404),
     summary="A task's status; only the key that created it can read it",
 )
 def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep) -> dict[str, Any]:

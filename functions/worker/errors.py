@@ -1,0 +1,134 @@
+"""What went wrong in a job, by type: permanent failures end the task at once, transient ones are retried.
+
+yt-dlp wraps the error that matters (an HTTP status, a refused address, a reset connection) in a
+DownloadError / ExtractorError chain, and marks network failures `expected`; so the chain is walked and the
+innermost known type decides, never the text of a message.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from yt_dlp.networking.exceptions import HTTPError, TransportError
+from yt_dlp.utils import (
+    ContentTooShortError,
+    DownloadError,
+    ExtractorError,
+    GeoRestrictedError,
+    PostProcessingError,
+    UnavailableVideoError,
+    UnsupportedError,
+)
+
+from functions.worker.guard import PrivateAddressRefused
+from functions.worker.options import OptionsError
+from shared.aws import AWS_ERRORS
+from shared.errors import Unavailable
+
+# Client errors that a retry can fix: timeout, too early, too many requests.
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+_MAX_MESSAGE = 500
+
+
+class PermanentJobError(Exception):
+    """A failure that would repeat on every attempt (bad parameters, not a live stream, no output...)."""
+
+
+class TransientJobError(Exception):
+    """A failure worth another attempt."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A classified failure: whether to retry and the message a user sees."""
+
+    permanent: bool
+    message: str
+
+
+def classify(exc: BaseException, refusals: Iterable[str] = ()) -> Failure:
+    """Decide whether `exc` ends the task or deserves a retry, with a readable message and no traceback."""
+    refused = list(refusals)
+    chain = list(_chain(exc))
+    for err in chain:
+        if isinstance(err, PrivateAddressRefused):
+            return Failure(True, str(err))
+    if refused:
+        # The SSRF guard refused a connection (possibly ffmpeg's, through the proxy): that is why it failed.
+        return Failure(True, refused[-1])
+    for err in chain:
+        if isinstance(err, (OptionsError, PermanentJobError)):
+            return Failure(True, str(err))
+        if isinstance(err, TransientJobError):
+            return Failure(False, str(err))
+        if isinstance(err, HTTPError):
+            status = int(err.status)
+            permanent = 400 <= status < 500 and status not in _RETRYABLE_4XX
+            return Failure(permanent, f"HTTP Error {status}: {err.reason}" if err.reason else f"HTTP Error {status}")
+        if isinstance(err, (TransportError, ContentTooShortError, socket.timeout, ConnectionError, TimeoutError)):
+            return Failure(False, readable(err))
+        if isinstance(err, (Unavailable, *AWS_ERRORS)):
+            return Failure(False, _aws_message(err))
+    for err in chain:
+        if isinstance(err, (UnsupportedError, GeoRestrictedError, UnavailableVideoError, PostProcessingError)):
+            return Failure(True, readable(err))
+        # An expected extractor error without a network cause: video unavailable, private, no such format...
+        if isinstance(err, ExtractorError) and err.expected:
+            return Failure(True, readable(err))
+    return Failure(False, readable(exc))
+
+
+def readable(exc: BaseException) -> str:
+    """One line a user can read: yt-dlp's message without 'ERROR:', 'caused by' reprs or bug-report boilerplate."""
+    inner = exc.exc_info[1] if isinstance(exc, DownloadError) and exc.exc_info else None
+    if isinstance(inner, (ExtractorError, HTTPError)):
+        return readable(inner)
+    if isinstance(exc, ExtractorError):
+        text = exc.orig_msg
+        if exc.ie and not text.startswith("["):
+            text = f"[{exc.ie}] {text}"
+    elif isinstance(exc, HTTPError):
+        text = f"HTTP Error {exc.status}: {exc.reason}"
+    else:
+        text = str(exc) or type(exc).__name__
+    text = re.sub(r"^(ERROR|WARNING):\s*", "", text.strip())
+    text = re.sub(r";\s*please report this issue on .*$", "", text, flags=re.S)
+    text = re.sub(r"\s*\(caused by .*\)\s*$", "", text, flags=re.S)
+    text = " ".join(text.split())
+    return text[:_MAX_MESSAGE] or type(exc).__name__
+
+
+def _aws_message(err: BaseException) -> str:
+    if isinstance(err, Unavailable):
+        return err.message
+    return f"a storage service is unavailable ({type(err).__name__})"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps, outermost first (DownloadError.exc_info, ExtractorError.cause, __cause__...)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        err = stack.pop(0)
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        yield err
+        nested: list[BaseException | None] = []
+        if isinstance(err, DownloadError) and err.exc_info:
+            nested.append(err.exc_info[1])
+        if isinstance(err, ExtractorError):
+            nested.append(err.cause if isinstance(err.cause, BaseException) else None)
+            if err.exc_info and err.exc_info[1] is not err:
+                nested.append(err.exc_info[1])
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, BaseException):
+            nested.append(cause)
+        reason = getattr(err, "reason", None)  # urllib's URLError keeps the socket error here
+        if isinstance(reason, BaseException):
+            nested.append(reason)
+        nested += [err.__cause__, err.__context__]
+        stack.extend(e for e in nested if e is not None)

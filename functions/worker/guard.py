@@ -1,0 +1,117 @@
+"""SSRF guard for a job's process: no connection to a non-public address, whatever URL, redirect or DNS answer.
+
+What it covers (unless ALLOW_PRIVATE_NETWORKS):
+* Every connection the job process opens by name or address goes through `socket.getaddrinfo`, which the guard
+  replaces in the job's child process: yt-dlp's urllib and requests handlers, redirects (each hop connects
+  anew), websockets, extractors' extra requests. Every address a lookup returns is checked with
+  `shared.urls.is_public_address`; one non-public address refuses the host. The caller then connects to exactly
+  the addresses that were checked, so a DNS answer that changes between check and use (rebinding) gains nothing.
+* ffmpeg, a separate process, does its own HTTP. yt-dlp's native downloaders are preferred (HTTP, HLS, DASH in
+  Python), and where ffmpeg must fetch (clips, live streams, HLS features the native downloader lacks) it gets
+  `-http_proxy` pointing at `GuardedProxy` (functions.worker.proxy), a loopback proxy in the job process that
+  resolves and checks every request (CONNECT for https, absolute-form GET for http; redirects arrive as new
+  requests), plus `-protocol_whitelist` so a playlist cannot make it open file:, rtmp:, udp: ... URLs.
+* AWS calls of the job process (botocore: S3 upload, DynamoDB progress, credential refresh from the ECS task
+  metadata endpoint 169.254.170.2) are exempt: the guard recognises them by a botocore frame on the calling
+  stack, something no URL can arrange. yt-dlp never calls botocore.
+
+What it does not cover:
+* Connections that skip getaddrinfo: a C library doing its own DNS inside the process (e.g. curl_cffi for
+  impersonation; it is not installed in the worker image) or subprocesses other than ffmpeg's downloader.
+* ffmpeg's `no_proxy` handling: the child removes NO_PROXY/no_proxy from its environment so it cannot apply.
+* Egress proxies: with HTTP(S)_PROXY set, yt-dlp connects to the proxy (usually a private address), which is
+  refused; such deployments need ALLOW_PRIVATE_NETWORKS and the proxy's own filtering.
+* Anything a public address does on its own (a public host that relays to private ones is out of reach).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from typing import Any, Callable, Sequence
+
+from shared.urls import is_public_address
+
+AddrInfo = tuple[Any, Any, Any, str, tuple[Any, ...]]
+Resolve = Callable[..., Sequence[AddrInfo]]
+
+_TRUSTED_MODULE_PREFIXES = ("botocore.",)
+_MAX_REFUSALS = 20
+
+
+class PrivateAddressRefused(OSError):
+    """A connection to a non-public address was refused (private networks are not allowed)."""
+
+
+class AddressGuard:
+    """Checks every resolved address; `install()` puts it in place of socket.getaddrinfo for the process."""
+
+    def __init__(self, resolve: Resolve | None = None, is_allowed: Callable[[str], bool] = is_public_address) -> None:
+        self._resolve = resolve or socket.getaddrinfo
+        self._is_allowed = is_allowed
+        self._lock = threading.Lock()
+        self._refusals: list[str] = []
+        self._original: Resolve | None = None
+
+    @property
+    def refusals(self) -> list[str]:
+        """Messages of the refusals so far (most recent last)."""
+        with self._lock:
+            return list(self._refusals)
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[AddrInfo]:
+        """socket.getaddrinfo, minus any answer that holds a non-public address."""
+        infos = list(self._resolve(host, port, *args, **kwargs))
+        if _called_by_aws_sdk():
+            return infos
+        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
+        for info in infos:
+            address = str(info[4][0])
+            if not self._is_allowed(address):
+                message = f"URL host '{name}' resolves to a non-public address ({address}); private networks are not allowed"
+                self._refuse(message)
+                raise PrivateAddressRefused(message)
+        return infos
+
+    def check(self, host: str, port: int) -> list[AddrInfo]:
+        """The TCP addresses of host:port, all allowed; PrivateAddressRefused otherwise (used by the proxy)."""
+        return self.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+
+    def refuse(self, message: str) -> None:
+        """Record a refusal decided elsewhere (e.g. the proxy refusing a scheme)."""
+        self._refuse(message)
+
+    def install(self) -> "AddressGuard":
+        """Replace socket.getaddrinfo in this process (the job's child only)."""
+        if self._original is None:
+            self._original = socket.getaddrinfo
+            socket.getaddrinfo = self.getaddrinfo  # type: ignore[assignment]
+        return self
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            socket.getaddrinfo = self._original  # type: ignore[assignment]
+            self._original = None
+
+    def __enter__(self) -> "AddressGuard":
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
+    def _refuse(self, message: str) -> None:
+        with self._lock:
+            self._refusals.append(message)
+            del self._refusals[:-_MAX_REFUSALS]
+
+
+def _called_by_aws_sdk() -> bool:
+    """True when the lookup comes from botocore (our own AWS calls), which no downloaded URL can cause."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_TRUSTED_MODULE_PREFIXES):
+            return True
+        frame = frame.f_back
+    return False

@@ -1,0 +1,295 @@
+"""One job, inside its own child process: yt-dlp as a library in the job's scratch folder, then the upload.
+
+The child starts from a warm forkserver (see functions.worker.child), becomes the leader of its own process
+group (so the parent can kill it together with its ffmpeg), dies with its parent (PR_SET_PDEATHSIG plus a
+watchdog thread), builds its own AWS clients and, unless private networks are allowed, installs the SSRF guard
+before yt-dlp makes its first request. It reports one small dict back through a pipe; the parent settles the
+task and the message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Mapping
+
+from yt_dlp import YoutubeDL
+from yt_dlp.networking import Request
+from yt_dlp.utils import DownloadError
+
+from functions.worker import logs
+from functions.worker.convert import to_gif
+from functions.worker.errors import PermanentJobError, classify
+from functions.worker.guard import AddressGuard
+from functions.worker.options import JobPlan, build_plan, live_start_index, media_playlist_durations
+from functions.worker.progress import ProgressReporter, TransferMeter, download_progress, make_progress
+from functions.worker.proxy import GuardedProxy
+from functions.worker.settings import WorkerSettings
+from functions.worker.spec import JobSpec
+from shared.aws import make_client
+from shared.stores.media import MediaStore
+from shared.stores.tasks import TaskStore
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
+
+
+def child_main(spec: JobSpec, conn: Any) -> None:
+    """Entry point of a job's child process: run the job and send its result to the parent."""
+    _become_job_process(conn.fileno())
+    logs.configure("worker-job")
+    result = run_job(spec)
+    conn.send(result)  # left open: the watchdog watches this pipe until the process exits
+
+
+def run_job(spec: JobSpec) -> dict[str, Any]:
+    """Download, convert and upload one task's output; returns {'status': 'completed', 'file_name'} or a failure."""
+    task, settings = spec.task, spec.settings
+    task_id = task["task_id"]
+    job_dir = Path(spec.job_dir)
+    extra = {"task_id": task_id, "task_type": task.get("task_type"), "host": logs.url_host(task.get("url", ""))}
+    started = time.monotonic()
+    tasks = TaskStore(make_client("dynamodb", settings), settings.tasks_table)
+    media = MediaStore(make_client("s3", settings, read_timeout=60), settings.media_bucket)
+    reporter = ProgressReporter(lambda p: tasks.set_progress(task_id, p), settings.progress_interval)
+    guard: AddressGuard | None = None
+    proxy: GuardedProxy | None = None
+    ylog = YtdlpLogger()
+    try:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        job_dir.mkdir(parents=True)
+        if not settings.allow_private_networks:
+            guard = AddressGuard().install()
+            # ffmpeg skips its proxy for hosts in no_proxy: nothing may bypass the guard.
+            for name in ("no_proxy", "NO_PROXY"):
+                os.environ.pop(name, None)
+            proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
+        log.info("job started", extra=extra)
+        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None)
+        size = path.stat().st_size
+        reporter.report(make_progress("uploading", 0, size))
+        media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
+        log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
+        return {"status": "completed", "file_name": path.name}
+    except Exception as err:
+        failure = classify(err, guard.refusals if guard else ())
+        message = failure.message
+        if _lacks_detail(err) and ylog.warnings:
+            message = f"{message} ({ylog.warnings[-1]})"
+        log.info("job failed", extra={**extra, "permanent": failure.permanent, "error": message, "error_type": type(err).__name__})
+        return {"status": "failed", "permanent": failure.permanent, "error": message}
+    finally:
+        reporter.close()
+        if proxy is not None:
+            proxy.stop()
+        if guard is not None:
+            guard.uninstall()
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None) -> Path:
+    """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
+    url = task["url"]
+    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
+    hooks = _Hooks(reporter)
+
+    def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
+        opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
+        return ConfinedYoutubeDL(opts, root=job_dir)
+
+    if plan.info_only:
+        with ydl_for(plan) as ydl:
+            info = ydl.sanitize_info(ydl.extract_info(url, download=False))
+        path = job_dir / "info.json"
+        path.write_text(json.dumps(info, ensure_ascii=False, default=str), encoding="utf-8")
+        return path
+
+    if plan.live is not None:
+        with ydl_for(plan) as ydl:
+            info = ydl.extract_info(url, download=False)
+            if not (info.get("is_live") or info.get("live_status") == "is_live"):
+                status = info.get("live_status") or "not_live"
+                raise PermanentJobError(f"The URL is not a live stream right now (live_status: {status})")
+            index = _live_start_index(ydl, info, plan.live.start)
+        # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
+        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, live_start_index=index)
+        with ydl_for(plan) as ydl:
+            info = ydl.process_ie_result(info, download=True)
+    else:
+        with ydl_for(plan) as ydl:
+            info = ydl.extract_info(url, download=True)
+
+    path = _output_path(hooks.final_path, info, job_dir, plan.stem)
+    if plan.gif is not None:
+        reporter.report(make_progress("processing", None, None))
+        gif = job_dir / "video.gif"
+        to_gif(path, gif, plan.gif)
+        if path != gif:
+            path.unlink(missing_ok=True)
+        path = gif
+    return _deterministic_name(path, plan.stem)
+
+
+class ConfinedYoutubeDL(YoutubeDL):
+    """YoutubeDL that refuses any output path outside the job's folder."""
+
+    def __init__(self, params: dict[str, Any], root: Path) -> None:
+        self._root = root.resolve()
+        super().__init__(params)
+
+    def prepare_filename(self, info_dict: Any, dir_type: str = "", *, outtmpl: Any = None, warn: bool = False) -> str:
+        name = super().prepare_filename(info_dict, dir_type, outtmpl=outtmpl, warn=warn)
+        if name and name != "-" and not Path(name).resolve().is_relative_to(self._root):
+            raise PermanentJobError("Refusing to write outside the job's folder")
+        return name
+
+
+class YtdlpLogger:
+    """yt-dlp's logger: keeps the last warnings and errors for messages, forwards everything at debug level."""
+
+    def __init__(self) -> None:
+        self.warnings: deque[str] = deque(maxlen=10)
+        self.errors: deque[str] = deque(maxlen=10)
+
+    def debug(self, msg: str) -> None:
+        log.debug(msg)
+
+    def info(self, msg: str) -> None:
+        log.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        self.warnings.append(_one_line(msg))
+        log.debug("yt-dlp warning", extra={"detail": _one_line(msg)})
+
+    def error(self, msg: str) -> None:
+        self.errors.append(_one_line(msg))
+        log.debug("yt-dlp error", extra={"detail": _one_line(msg)})
+
+
+class _Hooks:
+    """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        self._reporter = reporter
+        self.final_path: str | None = None
+
+    def on_download(self, hook: dict[str, Any]) -> None:
+        progress = download_progress(hook)
+        if progress is not None:
+            self._reporter.report(progress)
+
+    def on_postprocess(self, hook: dict[str, Any]) -> None:
+        if hook.get("status") == "started":
+            self._reporter.report(make_progress("processing", None, None))
+        elif hook.get("status") == "finished":
+            path = (hook.get("info_dict") or {}).get("filepath")
+            if path:
+                self.final_path = path
+
+
+def _live_start_index(ydl: YoutubeDL, info: Mapping[str, Any], start: float) -> int | None:
+    """Where ffmpeg should begin in the live HLS playlist for `start` seconds back (None: not HLS)."""
+    fmt = (info.get("requested_formats") or [info])[0]
+    if not str(fmt.get("protocol") or "").startswith("m3u8") or not fmt.get("url"):
+        return None
+    with ydl.urlopen(Request(fmt["url"], headers=fmt.get("http_headers") or {})) as response:
+        text = response.read(_MAX_PLAYLIST_BYTES).decode("utf-8", "replace")
+    return live_start_index(media_playlist_durations(text), start)
+
+
+def _output_path(hooked: str | None, info: Mapping[str, Any] | None, job_dir: Path, stem: str) -> Path:
+    """The file yt-dlp produced: from the postprocessor hook, else the info dict, else the folder."""
+    candidates: list[str] = [hooked] if hooked else []
+    for entry in [info or {}, *((info or {}).get("entries") or [])]:
+        if isinstance(entry, Mapping):
+            candidates += [d.get("filepath") for d in entry.get("requested_downloads") or [] if d.get("filepath")]
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_file() and path.resolve().is_relative_to(job_dir.resolve()):
+            return path
+    found = sorted(p for p in job_dir.glob(f"{stem}.*") if p.is_file() and not p.name.endswith((".part", ".ytdl", ".temp")))
+    if len(found) == 1:
+        return found[0]
+    raise PermanentJobError("The download produced no file")
+
+
+def _deterministic_name(path: Path, stem: str) -> Path:
+    """`<stem>.<ext>`, so a re-run overwrites its output instead of adding a second one."""
+    ext = "".join(c for c in path.suffix.lower().lstrip(".") if c.isalnum())[:8] or "bin"
+    target = path.with_name(f"{stem}.{ext}")
+    if target != path:
+        path.replace(target)
+    return target
+
+
+def _lacks_detail(err: BaseException) -> bool:
+    """A bare DownloadError ('ffmpeg exited with code 1') says little; the last warning may say more."""
+    return isinstance(err, DownloadError) and not (err.exc_info and err.exc_info[1])
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:500]
+
+
+def _become_job_process(result_fd: int) -> None:
+    """Own process group (killed as a whole) and die with the worker, even a SIGKILLed one.
+
+    The parent of a forkserver child is the forkserver, which exits when the worker is gone -- but only once
+    no process holds the "alive" pipe that Python's forkserver hands every child; so the child drops its copy
+    first. Then PR_SET_PDEATHSIG delivers SIGTERM when the forkserver exits. Independently, a watchdog thread
+    waits for the worker's end of the result pipe to close (poll reports POLLERR on a pipe without readers).
+    """
+    os.setsid()
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _kill_own_group)
+    _drop_forkserver_alive_fd()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog below still works
+        pass
+    if os.getppid() != parent:
+        _kill_own_group()
+    threading.Thread(target=_watch_worker, args=(result_fd,), name="worker-watchdog", daemon=True).start()
+
+
+def _drop_forkserver_alive_fd() -> None:
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
+def _watch_worker(result_fd: int) -> None:
+    """Block until nobody can read the result pipe any more (the worker died), then kill this job."""
+    poller = select.poll()
+    poller.register(result_fd, 0)  # no events asked: only POLLERR/POLLHUP (no reader left) wake us
+    while True:
+        events = poller.poll()
+        if any(flags & (select.POLLERR | select.POLLHUP) for _, flags in events):
+            _kill_own_group()
+        if any(flags & select.POLLNVAL for _, flags in events):
+            return  # the pipe was closed here: nothing left to watch
+
+
+def _kill_own_group(*_: object) -> None:
+    """Kill this process and everything it started (ffmpeg); SIGKILL, since the parent is gone."""
+    os.killpg(0, signal.SIGKILL)

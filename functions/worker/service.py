@@ -1,0 +1,358 @@
+"""One message, start to end: read the task, skip duplicates, claim it, run its child, settle task and message.
+
+Claims: the task's lease holder is `<worker id>/<message id>`. A message for a task that is finished, or that
+another holder is processing under a live lease, starts no second download: a *different* message (a duplicate
+send) is deleted, since the holder's own message still guarantees a retry if it dies; a redelivery of the
+holder's *own* message is left hidden until that lease would have run out.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from functions.worker.child import JobProcess, Launcher
+from functions.worker.spec import JobSpec
+from functions.worker.scratch import Scratch
+from functions.worker.settings import WorkerSettings
+from shared.aws import AWS_ERRORS
+from shared.errors import Unavailable
+from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.stores.queue import Job, JobQueue
+from shared.stores.tasks import TaskStore
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (Unavailable, *AWS_ERRORS)
+_SQS_MAX_VISIBILITY = 43200
+_SETTLE_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+class Outcome(str, enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRY = "retry"
+    TIMED_OUT = "timed_out"
+    HANDED_BACK = "handed_back"
+    DUPLICATE = "duplicate"
+    DROPPED = "dropped"
+
+
+class Action(str, enum.Enum):
+    CLAIM = "claim"
+    DELETE = "delete"
+    LEAVE = "leave"
+
+
+@dataclass(frozen=True)
+class Triage:
+    action: Action
+    reason: str
+    delay: int = 0
+
+
+def triage(task: Mapping[str, Any] | None, job: Job, holder: str, now: float) -> Triage:
+    """What to do with a message, given its task as stored now."""
+    if task is None:
+        return Triage(Action.DELETE, "task does not exist (expired or deleted)")
+    if task.get("status") in FINISHED_STATUSES:
+        return Triage(Action.DELETE, f"task already {task['status']}")
+    owner = str(task.get("lease_owner") or "")
+    until = float(task.get("lease_until") or 0)
+    if task.get("status") == TaskStatus.PROCESSING.value and until > now and owner and owner != holder:
+        if owner.rsplit("/", 1)[-1] == job.message_id:
+            return Triage(Action.LEAVE, "redelivered while its holder runs it", delay=max(1, math.ceil(until - now) + 1))
+        return Triage(Action.DELETE, "duplicate message of a task another worker is running")
+    return Triage(Action.CLAIM, "ready")
+
+
+@dataclass
+class RunningJob:
+    """A job this worker holds: the heartbeat keeps its message and lease alive until it is settled."""
+
+    job: Job
+    task_id: str
+    holder: str
+    limit: float = 0.0
+    process: JobProcess | None = None
+    abort_reason: str | None = None
+    active: bool = False  # claimed and not yet settling: the heartbeat may extend it
+    lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
+    beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
+
+    def abort(self, reason: str) -> None:
+        """Stop the job for `reason` (timeout, shutdown, lease_lost); the first reason wins."""
+        with self.lock:
+            if self.abort_reason is None:
+                self.abort_reason = reason
+            process = self.process
+        if process is not None:
+            process.kill()
+
+
+class Registry:
+    """The jobs this worker holds, by task id (one per task: a second message for it is a duplicate)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, RunningJob] = {}
+
+    def reserve(self, job: Job, holder: str) -> tuple[RunningJob, bool]:
+        """The entry for job's task and whether it was created now (False: this worker already holds the task)."""
+        with self._lock:
+            existing = self._jobs.get(job.task_id)
+            if existing is not None:
+                return existing, False
+            entry = RunningJob(job=job, task_id=job.task_id, holder=holder)
+            self._jobs[job.task_id] = entry
+            return entry, True
+
+    def remove(self, entry: RunningJob) -> None:
+        with self._lock:
+            if self._jobs.get(entry.task_id) is entry:
+                del self._jobs[entry.task_id]
+
+    def snapshot(self) -> list[RunningJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+
+def time_limit(task: Mapping[str, Any], settings: WorkerSettings) -> float:
+    """Seconds a job may run: JOB_TIMEOUT, or a live recording's duration plus LIVE_TIMEOUT_MARGIN."""
+    if task.get("task_type") in ("get_live_video", "get_live_audio"):
+        try:
+            duration = float((task.get("params") or {}).get("duration") or 0)
+        except (TypeError, ValueError):
+            duration = 0.0
+        if duration > 0:
+            return duration + settings.live_timeout_margin
+    return float(settings.job_timeout)
+
+
+class JobService:
+    """Processes one message at a time per calling thread; the loop calls it from one thread per job."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        tasks: TaskStore,
+        queue: JobQueue,
+        launcher: Launcher,
+        scratch: Scratch,
+        worker_id: str,
+        registry: Registry | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._tasks = tasks
+        self._queue = queue
+        self._launcher = launcher
+        self._scratch = scratch
+        self.worker_id = worker_id
+        self.registry = registry or Registry()
+        self._clock = clock
+        self._sleep = sleep
+        self.stopping = threading.Event()
+
+    # -- one message
+
+    def process(self, job: Job) -> Outcome:
+        """Handle one received message to the end (or hand it back)."""
+        extra = {"task_id": job.task_id, "message_id": job.message_id, "receive_count": job.receive_count}
+        if not job.task_id:
+            log.warning("malformed message dropped", extra=extra)
+            self._settle("delete malformed message", lambda: self._queue.delete(job))
+            return Outcome.DROPPED
+        holder = f"{self.worker_id}/{job.message_id}"
+        entry, created = self.registry.reserve(job, holder)
+        if not created:
+            return self._local_duplicate(entry, job, extra)
+        try:
+            return self._process(entry, job, extra)
+        finally:
+            self.registry.remove(entry)
+            self._scratch.remove_job_dir(job.task_id)
+
+    def _local_duplicate(self, entry: RunningJob, job: Job, extra: dict[str, Any]) -> Outcome:
+        if entry.job.message_id == job.message_id:
+            with entry.beat_lock:
+                entry.job = job  # the newest receipt handle is the one SQS honours
+            log.info("message redelivered while this worker runs it", extra=extra)
+        else:
+            log.info("duplicate message deleted (this worker runs the task)", extra=extra)
+            self._settle("delete duplicate", lambda: self._queue.delete(job))
+        return Outcome.DUPLICATE
+
+    def _process(self, entry: RunningJob, job: Job, extra: dict[str, Any]) -> Outcome:
+        try:
+            task = self._tasks.get(job.task_id)
+            decision = triage(task, job, entry.holder, self._clock())
+            claimed = None
+            if decision.action is Action.CLAIM:
+                claimed = self._tasks.start(job.task_id, entry.holder, self._settings.visibility_timeout)
+                if claimed is None:  # someone else got there between our read and our claim
+                    decision = triage(self._tasks.get(job.task_id), job, entry.holder, self._clock())
+                    if decision.action is Action.CLAIM:
+                        decision = Triage(Action.LEAVE, "claim refused", delay=self._backoff(job.receive_count))
+        except STORE_ERRORS as err:
+            # The task store is down: let the message come back later (after max receives it goes to the DLQ).
+            delay = self._backoff(job.receive_count)
+            log.warning("task store unavailable, message left for later", extra={**extra, "error": str(err), "retry_in": delay})
+            self._settle("back off", lambda: self._queue.extend(job, delay))
+            return Outcome.RETRY
+        if claimed is None:
+            log.info("message not run", extra={**extra, "action": decision.action.value, "reason": decision.reason})
+            if decision.action is Action.DELETE:
+                self._settle("delete", lambda: self._queue.delete(job))
+            else:
+                self._settle("leave", lambda: self._queue.extend(job, decision.delay))
+            return Outcome.DUPLICATE
+        return self._run_claimed(entry, claimed, extra)
+
+    def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
+        attempts = int(task.get("attempts") or 1)
+        extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
+        if attempts > self._settings.max_attempts:
+            # Earlier attempts died with their worker; this delivery only exists to close the task.
+            last = task.get("last_error") or "the worker stopped while running it"
+            return self._fail(entry, f"failed after {self._settings.max_attempts} attempts: {last}", extra)
+        if self.stopping.is_set():
+            return self._hand_back(entry, extra)
+        entry.limit = time_limit(task, self._settings)
+        spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)))
+        started = time.monotonic()
+        try:
+            process = self._launcher.start(spec)
+        except Exception as err:  # e.g. the forkserver could not fork: worth another attempt elsewhere
+            log.exception("could not start the job's process", extra=extra)
+            return self._retry_or_fail(entry, attempts, f"could not start the job's process: {err}", extra)
+        with entry.lock:
+            entry.process = process
+            entry.active = True
+            aborted = entry.abort_reason is not None
+        log.info("job running", extra={**extra, "pid": process.pid, "time_limit": entry.limit})
+        if aborted:
+            process.kill()
+        if not process.wait(entry.limit):
+            entry.abort("timeout")
+            process.wait(None)
+        with entry.beat_lock:
+            entry.active = False  # from here on the heartbeat leaves this message alone
+        seconds = round(time.monotonic() - started, 2)
+        reason = entry.abort_reason
+        result = process.result
+        if reason == "shutdown":
+            return self._hand_back(entry, extra)
+        if reason == "lease_lost":
+            log.warning("lease lost: another worker took the task over", extra=extra)
+            return Outcome.DROPPED
+        if reason == "timeout":
+            return self._fail(entry, f"timed out after {_seconds_text(entry.limit)} seconds", extra, Outcome.TIMED_OUT)
+        if result is None:
+            error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
+            return self._retry_or_fail(entry, attempts, error, extra)
+        if result.get("status") == "completed":
+            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds})
+        if result.get("permanent"):
+            return self._fail(entry, str(result.get("error") or "failed"), extra)
+        return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
+
+    # -- settling
+
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
+        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+        if not self._finish_message(entry, done, extra):
+            return Outcome.RETRY
+        log.info("job completed", extra={**extra, "file_name": file_name})
+        return Outcome.COMPLETED
+
+    def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
+        log.info("job failed", extra={**extra, "error": error})
+        done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
+        if not self._finish_message(entry, done, extra):
+            return Outcome.RETRY
+        return outcome
+
+    def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
+        """Delete the message once the task is finished; keep it while the task may still need this job."""
+        if done is None:
+            # The task store did not take the outcome: the message comes back and the job runs again.
+            log.error("task outcome not recorded; message left for a retry", extra=extra)
+            return False
+        if done is False:
+            task = self._settle("read task", lambda: self._tasks.get(entry.task_id))
+            if task is not None and task.get("status") not in FINISHED_STATUSES:
+                log.warning("task taken over by another holder; its message is left to it", extra=extra)
+                return False
+        self._settle("delete message", lambda: self._queue.delete(entry.job))
+        return True
+
+    def _retry_or_fail(self, entry: RunningJob, attempts: int, error: str, extra: dict[str, Any]) -> Outcome:
+        if attempts >= self._settings.max_attempts:
+            return self._fail(entry, f"failed after {attempts} attempts: {error}", extra)
+        delay = self._backoff(attempts)
+        log.info("job will be retried", extra={**extra, "error": error, "retry_in": delay})
+        self._settle("requeue task", lambda: self._tasks.requeue(entry.task_id, entry.holder, error))
+        self._settle("back off", lambda: self._queue.extend(entry.job, delay))
+        return Outcome.RETRY
+
+    def _hand_back(self, entry: RunningJob, extra: dict[str, Any]) -> Outcome:
+        log.info("job handed back for another worker", extra=extra)
+        self._settle("release task", lambda: self._tasks.release(entry.task_id, entry.holder))
+        self._settle("hand back message", lambda: self._queue.extend(entry.job, 0))
+        return Outcome.HANDED_BACK
+
+    def _settle(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run a store call, retrying AWS failures briefly; give up with a log (the message comes back anyway)."""
+        for delay in (*_SETTLE_DELAYS, None):
+            try:
+                return call()
+            except STORE_ERRORS as err:
+                if delay is None:
+                    log.error("could not settle job, giving up", extra={"step": what, "error": str(err)})
+                    return None
+                log.warning("settling failed, retrying", extra={"step": what, "error": str(err), "retry_in": delay})
+                self._sleep(delay)
+        return None
+
+    def _backoff(self, attempts: int) -> int:
+        return min(_SQS_MAX_VISIBILITY, max(0, math.ceil(self._settings.retry_backoff * max(1, attempts))))
+
+    # -- called by the loop
+
+    def keep_alive(self) -> None:
+        """Heartbeat: renew the lease and extend the message of every running job."""
+        for entry in self.registry.snapshot():
+            with entry.beat_lock:
+                if not entry.active or entry.abort_reason is not None:
+                    continue
+                try:
+                    owned = self._tasks.renew_lease(entry.task_id, entry.holder, self._settings.visibility_timeout)
+                    if owned:
+                        self._queue.extend(entry.job, self._settings.visibility_timeout)
+                except STORE_ERRORS as err:
+                    log.warning("heartbeat failed, will retry", extra={"task_id": entry.task_id, "error": str(err)})
+                    continue
+            if not owned:
+                entry.abort("lease_lost")
+
+    def abort_all(self, reason: str) -> int:
+        """Stop every running job for `reason`; returns how many."""
+        entries = self.registry.snapshot()
+        for entry in entries:
+            entry.abort(reason)
+        return len(entries)
+
+
+def _seconds_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -1,0 +1,24 @@
+"""What the parent hands a job's child, and the child's entry point (kept light: the parent never imports yt-dlp)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from functions.worker.settings import WorkerSettings
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a child needs: the claimed task, the settings and its scratch folder."""
+
+    task: dict[str, Any]
+    settings: WorkerSettings
+    job_dir: str
+
+
+def child_entry(spec: JobSpec, conn: Any) -> None:
+    """Entry point of a job's child process (the runner is already imported in the forkserver)."""
+    from functions.worker.runner import child_main
+
+    child_main(spec, conn)

@@ -1,0 +1,127 @@
+"""The product end to end: `python -m infra.local` (what `make run` starts) driven over HTTP like a client of the original.
+
+API → DynamoDB/SQS in the emulator → worker process → yt-dlp/ffmpeg on media served from loopback → S3 → presigned link,
+checked with ffprobe.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.conftest import REQUEST_LIMIT, Client
+from tests.support.stack import LocalStackProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def test_full_video_download(client: Client, media_urls, tmp_path):
+    key = client.new_key()
+    task = client.wait(client.submit("get_video", {"url": media_urls["mp4"]}, key), key)
+    info = client.probe_result(task, key, tmp_path)
+    assert task["file"].endswith("/video.mp4")
+    assert info["video"]["height"] == 360 and info["audio"] is not None
+    assert abs(info["duration"] - 60) < 1
+
+
+def test_clip_is_cut_to_the_requested_length(client: Client, media_urls, tmp_path):
+    key = client.new_key()
+    body = {"url": media_urls["mp4"], "start_time": "00:20", "end_time": 35, "force_keyframes": True}
+    task = client.wait(client.submit("get_video", body, key), key)
+    info = client.probe_result(task, key, tmp_path)
+    assert abs(info["duration"] - 15) < 1, info["duration"]
+    assert task["start_time"] == 20 and task["end_time"] == 35
+
+
+def test_format_selection_on_an_hls_master(client: Client, media_urls, tmp_path):
+    key = client.new_key()
+    body = {"url": media_urls["hls_master"], "video_format": "bestvideo[height<=240]", "audio_format": "bestaudio"}
+    info = client.probe_result(client.wait(client.submit("get_video", body, key), key), key, tmp_path)
+    assert info["video"]["height"] == 240 and info["audio"] is not None
+
+
+def test_audio_only_and_mp3(client: Client, media_urls, tmp_path):
+    key = client.new_key()
+    plain = client.submit("get_audio", {"url": media_urls["hls_master"]}, key)
+    mp3 = client.submit("get_audio", {"url": media_urls["mp4"], "output_format": "mp3", "start_time": 5, "end_time": 15}, key)
+    plain_info = client.probe_result(client.wait(plain, key), key, tmp_path)
+    assert plain_info["video"] is None and plain_info["audio"] is not None
+    mp3_task = client.wait(mp3, key)
+    assert mp3_task["file"].endswith("/audio.mp3")
+    mp3_info = client.probe_result(mp3_task, key, tmp_path)
+    assert mp3_info["video"] is None and mp3_info["audio"]["codec_name"] == "mp3"
+    assert abs(mp3_info["duration"] - 10) < 1.5
+
+
+def test_info_filters_and_qualities(client: Client, media_urls):
+    key = client.new_key()
+    task = client.wait(client.submit("get_info", {"url": media_urls["hls_master"]}, key), key)
+    assert task["status"] == "completed" and task["file"].endswith("/info.json")
+    status, _, whole = client.call("GET", task["file"], key=key)
+    assert status == 200 and whole["formats"]
+    status, _, some = client.call("GET", task["file"] + "?title&formats", key=key)
+    assert status == 200 and set(some) == {"title", "formats"}
+    status, _, q = client.call("GET", task["file"] + "?qualities", key=key)
+    assert status == 200
+    heights = [v["height"] for v in q["qualities"]["video"].values()]
+    assert heights == [240, 360]
+    assert len(q["qualities"]["audio"]) == 1
+    status, _, missing = client.call("GET", task["file"] + "?no_such_key", key=key)
+    assert status == 404 and "error" in missing
+
+
+def test_live_recording_has_the_requested_length(client: Client, live_stream, tmp_path):
+    key = client.new_key()
+    task = client.wait(client.submit("get_live_video", {"url": live_stream.url, "duration": 6}, key), key, timeout=120)
+    info = client.probe_result(task, key, tmp_path)
+    assert abs(info["duration"] - 6) < 2 and info["video"] is not None
+
+
+def test_live_audio_recording(client: Client, live_stream, tmp_path):
+    key = client.new_key()
+    task = client.wait(client.submit("get_live_audio", {"url": live_stream.url, "duration": 5, "output_format": "m4a"}, key), key, timeout=120)
+    info = client.probe_result(task, key, tmp_path)
+    assert info["video"] is None and abs(info["duration"] - 5) < 2
+
+
+def test_download_error_is_a_readable_task_error(client: Client, media_server):
+    key = client.new_key()
+    task = client.wait(client.submit("get_video", {"url": media_server.url("missing.mp4")}, key), key)
+    assert task["status"] == "error" and task["error"] and "Traceback" not in task["error"]
+
+
+def test_status_and_files_are_private_and_unknown_ids_404(client: Client, media_urls):
+    owner, other = client.new_key(), client.new_key()
+    task = client.wait(client.submit("get_info", {"url": media_urls["mp4"]}, owner), owner)
+    assert client.call("GET", f"/status/{task['file'].split('/')[2]}", key=other)[0] == 404
+    assert client.call("GET", task["file"], key=other, follow=False)[0] == 404
+    assert client.call("GET", "/status/ZZZZZZZZZZZZZZZZ", key=owner)[0] == 404
+
+
+def test_rate_limit_refuses_the_request_past_the_limit(client: Client, media_urls):
+    key = client.new_key()
+    for _ in range(REQUEST_LIMIT):
+        client.submit("get_info", {"url": media_urls["mp4"]}, key)
+    status, headers, body = client.call("POST", "/get_info", {"url": media_urls["mp4"]}, key=key)
+    assert status == 429 and "error" in body and int(headers["retry-after"]) > 0
+
+
+def test_malformed_requests_are_4xx_json(client: Client):
+    for raw in (b"{", b"[]", b'{"url": 1}', b'{"url": "http://127.0.0.1/x", "start_time": "x"}'):
+        status, _, body = client.call("POST", "/get_video", raw=raw)
+        assert status == 400 and "error" in body, raw
+    assert client.call("GET", "/status/x", key="not-a-key")[0] == 401
+
+
+def test_sigterm_to_the_process_group_stops_everything(tmp_path):
+    # GIVEN a second stack WHEN its process group gets SIGTERM THEN it exits 0 and leaves no process behind
+    other = LocalStackProcess(env_overrides={"WORKER_PROCESSES": "2", "SCRATCH_DIR": str(tmp_path / "s")}, log_dir=tmp_path / "logs")
+    other.start()
+    pgid = other.process.pid
+    assert other.stop() == 0, other.logs()
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    assert left == [], left
+    assert "Admin API key (shown once" in (tmp_path / "logs" / "stack.log").read_text()
