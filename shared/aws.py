@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,34 +25,96 @@ def client_config(connect_timeout: float = 3, read_timeout: float = 10, max_atte
     )
 
 
+_build_lock = threading.Lock()
+_loader: Any = None
+
+
+def _session() -> boto3.session.Session:
+    """A new session sharing one data loader per process.
+
+    Loading service models and endpoint rules is most of what building a client costs; the shared loader caches
+    them, so only the first client of each service pays it. Sessions stay fresh, so handlers that botocore gets
+    later (an emulator in tests) still apply.
+    """
+    global _loader
+    core = botocore.session.get_session()
+    if _loader is None:
+        _loader = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
+
+
 def make_client(service: str, settings: Settings, **config: Any) -> Any:
     """A boto3 client for `service` in the configured region (and emulator endpoint, when one is set)."""
-    session = boto3.session.Session()
-    return session.client(
-        service,
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url or None,
-        config=client_config(**config),
-    )
+    with _build_lock:  # building clients is not thread-safe; using them is
+        return _session().client(
+            service,
+            region_name=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url or None,
+            config=client_config(**config),
+        )
 
 
-@dataclass(frozen=True)
 class AwsClients:
-    """The clients a process uses; built once and passed to the stores."""
+    """The clients a process uses, each built on first use (a health check never pays for S3 or KMS), then kept.
 
-    dynamodb: Any
-    sqs: Any
-    s3: Any
-    kms: Any
+    Ready-made clients can be passed by name (tests, fault injection); the others are built from `settings`.
+    """
+
+    SERVICES = ("dynamodb", "sqs", "s3", "kms")
+
+    def __init__(self, settings: Settings | None = None, *, sqs_read_timeout: float = 10, **clients: Any) -> None:
+        unknown = set(clients) - set(self.SERVICES)
+        if unknown:
+            raise TypeError(f"unknown AWS clients: {sorted(unknown)}")
+        self._settings = settings
+        self._clients = dict(clients)
+        self._config: dict[str, dict[str, Any]] = {"sqs": {"read_timeout": sqs_read_timeout}, "s3": {"read_timeout": 60}}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, sqs_read_timeout: float = 10) -> "AwsClients":
-        return cls(
-            dynamodb=make_client("dynamodb", settings),
-            sqs=make_client("sqs", settings, read_timeout=sqs_read_timeout),
-            s3=make_client("s3", settings, read_timeout=60),
-            kms=make_client("kms", settings),
-        )
+        return cls(settings, sqs_read_timeout=sqs_read_timeout)
+
+    def get(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                if self._settings is None:
+                    raise LookupError(f"no {service} client was given and no settings to build one")
+                self._clients[service] = make_client(service, self._settings, **self._config.get(service, {}))
+            return self._clients[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.get("dynamodb")
+
+    @property
+    def sqs(self) -> Any:
+        return self.get("sqs")
+
+    @property
+    def s3(self) -> Any:
+        return self.get("s3")
+
+    @property
+    def kms(self) -> Any:
+        return self.get("kms")
+
+    def lazy(self, service: str) -> "LazyClient":
+        """A stand-in for `service`'s client that builds it on the first call made through it."""
+        return LazyClient(self, service)
+
+
+class LazyClient:
+    """Forwards every attribute to the real client, built on first use (e.g. KMS, which only key reveals need)."""
+
+    def __init__(self, clients: AwsClients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.get(self._service), name)
 
 
 # What a failing AWS dependency raises: service errors, timeouts, connection failures.

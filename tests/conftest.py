@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from tests.support.api import Api, build_api
 from tests.support.stack import FAKE_AWS_ENV, DeployedStack, deploy_stack
 
 
@@ -28,3 +29,18 @@ def aws(fake_aws_credentials: None) -> Iterator[DeployedStack]:
     make_dynamodb_atomic()
     with mock_aws():
         yield deploy_stack(endpoint_url=None)
+
+
+@pytest.fixture
+def make_api(aws: DeployedStack) -> Iterator[Any]:
+    """Build an API over the deployment (`aws`, whichever a package defines) with settings changes; yields a factory."""
+
+    def build(resolver: Any = None, **changes: Any) -> Api:
+        return build_api(aws, resolver, **changes)
+
+    yield build
+
+
+@pytest.fixture
+def api(make_api: Any) -> Api:
+    return make_api()

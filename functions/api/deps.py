@@ -34,7 +34,8 @@ class Container:
 
     @cached_property
     def keys(self) -> KeyStore:
-        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.kms, self.settings.keys_kms_key_id)
+        # KMS only serves create/get/get_keys: authenticating a request never builds its client.
+        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
 
     @cached_property
     def tasks(self) -> TaskStore:

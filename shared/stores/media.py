@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from boto3.s3.transfer import TransferConfig
-
 from shared.models import media_key, task_prefix
 from shared.stores import unavailable_on_failure
 
-# Multipart from 16 MB in 16 MB parts: memory stays flat whatever the file size.
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4, use_threads=True)
+PART_SIZE = 16 * 1024 * 1024
+
+
+def _transfer_config() -> Any:
+    """Multipart from 16 MB in 16 MB parts: memory stays flat whatever the file size (imported here: the API never uploads)."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4, use_threads=True)
 
 _CONTENT_TYPES = {
     ".mp4": "video/mp4",
@@ -46,7 +50,7 @@ class MediaStore:
         """Stream a file from disk to the task's prefix (multipart for large files); returns its key."""
         key = media_key(task_id, file_name)
         self._s3.upload_file(
-            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type(file_name)}, Config=_TRANSFER, Callback=callback
+            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type(file_name)}, Config=_transfer_config(), Callback=callback
         )
         return key
 

@@ -12,6 +12,7 @@ from shared.errors import Conflict
 from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.stores import unavailable_on_failure
 
+
 def now_iso() -> str:
     """The current time as the original API shows it (ISO 8601)."""
     return datetime.now(timezone.utc).isoformat()
@@ -93,39 +94,16 @@ class TaskStore:
 
     def renew_lease(self, task_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Extend the worker's lease on a processing task; False when the lease is no longer this worker's."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression="lease_owner = :w AND #s = :processing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":w": {"S": worker_id},
-                    ":until": {"N": repr(time.time() + lease_seconds)},
-                    ":processing": {"S": TaskStatus.PROCESSING.value},
-                },
-            )
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return False
-            raise
-        return True
+        return self._update_if(
+            task_id,
+            "SET lease_until = :until",
+            "lease_owner = :w AND #s = :processing",
+            {":w": {"S": worker_id}, ":until": {"N": repr(time.time() + lease_seconds)}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+        )
 
     def set_progress(self, task_id: str, progress: dict[str, Any]) -> None:
         """Record a processing task's progress (stage, percent, bytes, speed, eta)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET progress = :p",
-                ConditionExpression="#s = :processing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":p": {"S": json.dumps(progress)}, ":processing": {"S": TaskStatus.PROCESSING.value}},
-            )
-        except AWS_ERRORS as err:
-            if not is_condition_failure(err):
-                raise
+        self._update_if(task_id, "SET progress = :p", "#s = :processing", {":p": {"S": json.dumps(progress)}, ":processing": {"S": TaskStatus.PROCESSING.value}})
 
     def complete(self, task_id: str, file_name: str, ttl_seconds: int, worker_id: str | None = None) -> bool:
         """Mark the task completed with its output file; it expires `ttl_seconds` from now."""
@@ -137,40 +115,26 @@ class TaskStore:
 
     def release(self, task_id: str, worker_id: str) -> None:
         """Give a processing task back (status waiting, no lease), e.g. on shutdown, so another worker starts it."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET #s = :waiting REMOVE lease_owner, lease_until, progress",
-                ConditionExpression="lease_owner = :w AND #s = :processing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":w": {"S": worker_id}, ":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
-            )
-        except AWS_ERRORS as err:
-            if not is_condition_failure(err):
-                raise
+        self._update_if(
+            task_id,
+            "SET #s = :waiting REMOVE lease_owner, lease_until, progress",
+            "lease_owner = :w AND #s = :processing",
+            {":w": {"S": worker_id}, ":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+        )
 
     def requeue(self, task_id: str, worker_id: str, error: str) -> bool:
         """After a transient failure: back to waiting (no lease) with `last_error`, for the retry to claim; False if not ours."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET #s = :waiting, last_error = :e REMOVE lease_owner, lease_until, progress",
-                ConditionExpression="lease_owner = :w AND #s = :processing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":w": {"S": worker_id},
-                    ":e": {"S": error},
-                    ":waiting": {"S": TaskStatus.WAITING.value},
-                    ":processing": {"S": TaskStatus.PROCESSING.value},
-                },
-            )
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return False
-            raise
-        return True
+        return self._update_if(
+            task_id,
+            "SET #s = :waiting, last_error = :e REMOVE lease_owner, lease_until, progress",
+            "lease_owner = :w AND #s = :processing",
+            {
+                ":w": {"S": worker_id},
+                ":e": {"S": error},
+                ":waiting": {"S": TaskStatus.WAITING.value},
+                ":processing": {"S": TaskStatus.PROCESSING.value},
+            },
+        )
 
     # -- cleanup side
 
@@ -208,13 +172,17 @@ class TaskStore:
         if worker_id is not None:
             condition += " AND (attribute_not_exists(lease_owner) OR lease_owner = :w)"
             values[":w"] = {"S": worker_id}
+        return self._update_if(task_id, "SET " + ", ".join(sets) + " REMOVE lease_owner, lease_until, progress", condition, values, names)
+
+    def _update_if(self, task_id: str, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> bool:
+        """A conditional update of one task: True when applied, False when its condition did not hold."""
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner, lease_until, progress",
+                UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames=names or {"#s": "status"},
                 ExpressionAttributeValues=values,
             )
         except AWS_ERRORS as err:

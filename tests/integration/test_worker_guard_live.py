@@ -14,7 +14,7 @@ from functions.worker.proxy import GuardedProxy
 from functions.worker.runner import YtdlpLogger, fetch
 from functions.worker.settings import WorkerSettings
 from tests.support.media import probe
-from tests.worker_support import FakeResolver, loopback_is_public
+from tests.support.worker import FakeResolver, loopback_is_public
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.support.stack import DeployedStack
-from tests.worker_support import (
+from tests.support.worker import (
     Queues,
     WorkerProcess,
     emulator,  # noqa: F401  (fixture)

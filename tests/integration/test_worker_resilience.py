@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker_support import (
+from tests.support.worker import (
     alive,
     emulator,  # noqa: F401  (fixture)
     get_task,

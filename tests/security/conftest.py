@@ -1,7 +1,7 @@
 """Security fixtures: one emulated deployment for the whole package (deploying takes seconds), emptied before each test.
 
-`aws`, `make_api` and `api` mean what they mean under tests/unit; only the deployment is shared and wiped between
-tests, which keeps this package's runtime inside its budget.
+`aws` means what it means elsewhere (so the root `make_api` and `api` work unchanged); only the deployment is shared
+and wiped between tests, which keeps this package's runtime inside its budget.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.api import Api, build_api
 from tests.support.stack import FAKE_AWS_ENV, DeployedStack, deploy_stack
 from tests.support.state import wipe
 
@@ -38,21 +37,6 @@ def aws(deployment: DeployedStack) -> DeployedStack:
     """The package's deployment with every table and the bucket emptied (queues are compared by counts instead)."""
     wipe(deployment)
     return deployment
-
-
-@pytest.fixture
-def make_api(aws: DeployedStack) -> Iterator[Any]:
-    """Build an API over the deployment with settings changes; yields a factory."""
-
-    def build(resolver: Any = None, **changes: Any) -> Api:
-        return build_api(aws, resolver, **changes)
-
-    yield build
-
-
-@pytest.fixture
-def api(make_api: Any) -> Api:
-    return make_api()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -14,7 +14,7 @@ ALL_TASKS = ["get_video", "get_audio", "get_live_video", "get_live_audio", "get_
 
 
 def queued(aws) -> list[str]:
-    messages = aws.clients.sqs.receive_message(QueueUrl=aws.settings.jobs_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    messages = aws.clients.sqs.receive_message(QueueUrl=aws.settings.jobs_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
     return [json.loads(m["Body"])["task_id"] for m in messages]
 
 
@@ -101,7 +101,7 @@ def test_status_is_private_to_the_creating_key(api):
 
 
 def test_private_network_urls_are_refused_unless_allowed(make_api, aws):
-    from tests.unit.conftest import fake_resolver
+    from tests.support.api import fake_resolver
 
     resolver = fake_resolver({"rebind.example.com": ["93.184.215.14", "10.0.0.7"], "meta.example.com": ["169.254.169.254"]})
     api = make_api(resolver=resolver)

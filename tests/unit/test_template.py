@@ -132,6 +132,16 @@ def test_template_environment_names_are_settings(translated: dict[str, Any]) -> 
         assert names <= known, f"not Settings fields: {sorted(names - known)}"
 
 
+def test_template_carries_no_admin_key(translated: dict[str, Any]) -> None:
+    # A key in a parameter or an environment variable is readable by whoever may describe the stack or the
+    # function; the first admin key is created after the deploy by infra.bootstrap_admin instead.
+    assert not [name for name, p in translated["Parameters"].items() if p.get("NoEcho")]
+    for name, function in _resources_of(translated, "AWS::Lambda::Function").items():
+        assert "ADMIN_API_KEY" not in function["Properties"]["Environment"]["Variables"], name
+    task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
+    assert "ADMIN_API_KEY" not in {e["Name"] for e in task["ContainerDefinitions"][0]["Environment"]}
+
+
 def test_template_media_bucket_refuses_plain_http(translated: dict[str, Any]) -> None:
     # Not checked on the emulator: the local stack drops this policy (see infra.deploy_local.LOCAL_TYPES).
     policy = _resources_of(translated, "AWS::S3::BucketPolicy")["MediaBucketPolicy"]["Properties"]["PolicyDocument"]

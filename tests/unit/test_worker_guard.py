@@ -21,7 +21,7 @@ from functions.worker.proxy import GuardedProxy
 from functions.worker.runner import ConfinedYoutubeDL, YtdlpLogger
 from tests.support.http_server import MediaServer
 from tests.support.media import FFMPEG, make_mp4, probe
-from tests.worker_support import FakeResolver, loopback_is_public
+from tests.support.worker import FakeResolver, loopback_is_public
 
 PRIVATE = {"evil.test": ["10.0.0.1"], "meta.test": ["169.254.169.254"], "loop6.test": ["::1"], "mixed.test": ["93.184.215.14", "192.168.1.7"], "cgnat.test": ["100.64.0.9"]}
 
