@@ -23,7 +23,8 @@ bench: setup
 lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
 
-deploy: setup
+# Not `setup`: deploying needs the packages, not ffmpeg (the worker image brings its own).
+deploy: $(STAMP)
 	bash infra/deploy.sh
 
 setup: $(STAMP) ffmpeg

@@ -1,6 +1,6 @@
 """The job process's SSRF guard, with a fake resolver: nothing here ever connects beyond 127.0.0.1.
 
-Names resolve through a table; "media.test" maps to 127.0.0.1, which these tests declare public (the only
+Names resolve through a table; "media.invalid" maps to 127.0.0.1, which these tests declare public (the only
 address a test may really connect to), while every private answer is refused before any connection is tried.
 """
 
@@ -23,7 +23,7 @@ from tests.support.http_server import MediaServer
 from tests.support.media import FFMPEG, make_mp4, probe
 from tests.support.worker import FakeResolver, loopback_is_public
 
-PRIVATE = {"evil.test": ["10.0.0.1"], "meta.test": ["169.254.169.254"], "loop6.test": ["::1"], "mixed.test": ["93.184.215.14", "192.168.1.7"], "cgnat.test": ["100.64.0.9"]}
+PRIVATE = {"evil.invalid": ["10.0.0.1"], "meta.test": ["169.254.169.254"], "loop6.test": ["::1"], "mixed.test": ["93.184.215.14", "192.168.1.7"], "cgnat.test": ["100.64.0.9"]}
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
 
 
 def make_guard(**extra: Any) -> tuple[AddressGuard, FakeResolver]:
-    resolver = FakeResolver({"media.test": ["127.0.0.1"], **PRIVATE, **extra})
+    resolver = FakeResolver({"media.invalid": ["127.0.0.1"], **PRIVATE, **extra})
     return AddressGuard(resolve=resolver, is_allowed=loopback_is_public), resolver
 
 
@@ -85,28 +85,28 @@ def test_worker_guard_install_replaces_socket_getaddrinfo_and_uninstall_restores
     with guard:
         assert socket.getaddrinfo == guard.getaddrinfo
         with pytest.raises(PrivateAddressRefused):
-            socket.create_connection(("evil.test", 80), timeout=1)
+            socket.create_connection(("evil.invalid", 80), timeout=1)
     assert socket.getaddrinfo is original
 
 
 def test_worker_guard_stops_ytdlp_following_a_redirect_to_a_private_host(media, tmp_path):
-    media.add_redirect("/go", "http://evil.test/clip.mp4")
+    media.add_redirect("/go", "http://evil.invalid/clip.mp4")
     guard, resolver = make_guard()
-    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.test:{media.port}/go", "params": {}}
+    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.invalid:{media.port}/go", "params": {}}
     opts = {**build_plan(task, tmp_path).ydl_opts, "logger": YtdlpLogger()}
     with guard, pytest.raises(DownloadError) as caught:
         with ConfinedYoutubeDL(opts, root=tmp_path) as ydl:
             ydl.extract_info(task["url"], download=True)
     failure = classify(caught.value, guard.refusals)
     assert failure.permanent
-    assert "evil.test" in failure.message and "private networks are not allowed" in failure.message
-    assert "evil.test" in resolver.lookups
+    assert "evil.invalid" in failure.message and "private networks are not allowed" in failure.message
+    assert "evil.invalid" in resolver.lookups
     assert [r.path for r in media.requests] == ["/go"]  # the redirect target was never contacted
 
 
 def test_worker_guard_downloads_from_allowed_hosts_through_ytdlp(media, tmp_path):
     guard, _ = make_guard()
-    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.test:{media.port}/clip.mp4", "params": {}}
+    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.invalid:{media.port}/clip.mp4", "params": {}}
     opts = {**build_plan(task, tmp_path).ydl_opts, "logger": YtdlpLogger()}
     with guard, ConfinedYoutubeDL(opts, root=tmp_path) as ydl:
         ydl.extract_info(task["url"], download=True)
@@ -121,13 +121,13 @@ def run_ffmpeg_via(proxy: GuardedProxy, url: str, out: Path) -> subprocess.Compl
 def test_worker_guard_proxy_lets_ffmpeg_fetch_allowed_hosts_only(media, tmp_path):
     guard, _ = make_guard()
     with GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy:
-        # ffmpeg cannot resolve media.test itself: success proves the request went through the guarded proxy.
-        ok = run_ffmpeg_via(proxy, f"http://media.test:{media.port}/clip.mp4", tmp_path / "ok.mp4")
+        # ffmpeg cannot resolve media.invalid itself: success proves the request went through the guarded proxy.
+        ok = run_ffmpeg_via(proxy, f"http://media.invalid:{media.port}/clip.mp4", tmp_path / "ok.mp4")
         assert ok.returncode == 0, ok.stderr
-        refused = run_ffmpeg_via(proxy, f"http://evil.test:{media.port}/clip.mp4", tmp_path / "no.mp4")
+        refused = run_ffmpeg_via(proxy, f"http://evil.invalid:{media.port}/clip.mp4", tmp_path / "no.mp4")
     assert refused.returncode != 0
     assert b"403" in refused.stderr
-    assert "evil.test" in guard.refusals[-1]
+    assert "evil.invalid" in guard.refusals[-1]
     assert probe(tmp_path / "ok.mp4")["duration"] > 0.5
 
 
@@ -145,7 +145,7 @@ def test_worker_guard_proxy_refuses_private_connect_tunnels(tmp_path):
 def test_worker_guard_clip_through_ytdlp_uses_the_proxy_for_ffmpeg(media, tmp_path):
     """A clip makes yt-dlp hand the URL to ffmpeg: it must still go through the guard."""
     guard, _ = make_guard()
-    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.test:{media.port}/clip.mp4", "params": {"start_time": 1, "end_time": 3}}
+    task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.invalid:{media.port}/clip.mp4", "params": {"start_time": 1, "end_time": 3}}
     with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy:
         opts = {**build_plan(task, tmp_path, ffmpeg_proxy=proxy.url).ydl_opts, "logger": YtdlpLogger()}
         with ConfinedYoutubeDL(opts, root=tmp_path) as ydl:
