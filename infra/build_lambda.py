@@ -2,11 +2,12 @@
 
 build/lambda/ holds the API and cleanup functions (functions/api, functions/cleanup), shared/, and the runtime
 dependencies of infra/lambda-requirements.txt installed for the Lambda runtime (python3.11, arm64) by pip's
-cross-platform wheel selection. No tests, no worker, no yt-dlp or ffmpeg, no __pycache__. `sam deploy` zips this
+cross-platform wheel selection. No tests, no worker, no yt-dlp or ffmpeg; everything byte-compiled for a read-only
+folder (see compile_package). `sam deploy` zips this
 folder as it is and uploads it (this replaces `sam build`, see infra/deploy.sh).
 
-The build ends by checking the result (entry points present, nothing forbidden, exactly the pinned distributions,
-arm64 binaries) and printing its unzipped and zipped size. `--check` also builds the same package for this
+The build ends by checking the result (entry points present and compiled, nothing forbidden, exactly the pinned
+distributions, arm64 binaries) and printing its unzipped and zipped size. `--check` also builds the same package for this
 machine's platform in a temporary folder and imports both handlers from it with nothing else on the path, then
 sends the API handler an HTTP API event: a missing module or a broken import fails the build here, not in AWS.
 """
@@ -14,6 +15,7 @@ sends the API handler an HTTP API event: a missing module or a broken import fai
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from py_compile import PycInvalidationMode
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,10 @@ LAMBDA_PLATFORM = (
 HANDLERS = ("functions/api/handler.py", "functions/cleanup/handler.py")
 # Must never be in the package: the worker and what only it, the local stack or the tests need.
 FORBIDDEN = ("functions/worker", "tests", "infra", "yt_dlp", "moto", "uvicorn", "samtranslator", "cfnlint", "pytest")
+# botocore ships the models of 400+ services; the functions call these (and credential providers may call sts/sso).
+# Keeping only them makes the package smaller and the first client faster: botocore lists its data folders
+# the first time it builds a client, a cold-start cost that grows with every service it carries.
+BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3", "kms", "sts", "sso", "sso-oidc")
 # Lambda's limit for a function's unzipped code (layers included); zipped, sam deploy uploads through S3.
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 _ELF_MACHINE_AARCH64 = 183
@@ -89,8 +96,7 @@ def install_dependencies(dest: Path, platform: Sequence[str] = LAMBDA_PLATFORM, 
     command = [
         sys.executable, "-m", "pip", "install",
         "--quiet", "--disable-pip-version-check",
-        # No .pyc files: their timestamps would not survive the zip, so Lambda would ignore them anyway.
-        "--no-compile",
+        "--no-compile",  # compiled below, all at once, in a form Lambda can use
         *platform,
         "--target", str(dest),
         "-r", str(requirements),
@@ -98,6 +104,15 @@ def install_dependencies(dest: Path, platform: Sequence[str] = LAMBDA_PLATFORM, 
     subprocess.run(command, check=True, cwd=ROOT)
     # Console scripts with this machine's interpreter in their shebang: of no use in a Lambda function.
     shutil.rmtree(dest / "bin", ignore_errors=True)
+    prune_botocore_data(dest)
+
+
+def prune_botocore_data(dest: Path, keep: Sequence[str] = BOTOCORE_SERVICES) -> None:
+    """Remove the models of the services the functions never call (the shared files at the top stay)."""
+    data = dest / "botocore" / "data"
+    for entry in data.iterdir() if data.is_dir() else ():
+        if entry.is_dir() and entry.name not in keep:
+            shutil.rmtree(entry)
 
 
 def build(dest: Path = BUILD_DIR, platform: Sequence[str] = LAMBDA_PLATFORM) -> Path:
@@ -107,7 +122,25 @@ def build(dest: Path = BUILD_DIR, platform: Sequence[str] = LAMBDA_PLATFORM) -> 
     dest.mkdir(parents=True)
     copy_sources(dest)
     install_dependencies(dest, platform)
+    compile_package(dest)
     return dest
+
+
+def compile_package(dest: Path) -> None:
+    """Byte-compile everything as unchecked-hash .pyc files.
+
+    Lambda's code folder is read-only, so without them every cold start compiles every module it imports. The
+    usual timestamp-checked .pyc would be trusted or not depending on how the zip kept file times; unchecked-hash
+    ones are used as they are (the package is immutable once deployed). Same Python (3.11) as the runtime.
+    """
+    if not compileall.compile_dir(str(dest), quiet=2, invalidation_mode=PycInvalidationMode.UNCHECKED_HASH, workers=0):
+        raise BuildError("byte-compiling the package failed")
+
+
+def pyc_flags(path: Path) -> int:
+    """The PEP 552 flags of a .pyc: 1 = hash-based, not checked against its source."""
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(8)[4:8], "little")
 
 
 def installed_distributions(dest: Path) -> dict[str, str]:
@@ -135,7 +168,17 @@ def verify(dest: Path, pins: dict[str, str] | None = None, arm64: bool = True) -
     problems: list[str] = []
     problems += [f"missing {h}" for h in HANDLERS if not (dest / h).is_file()]
     problems += [f"must not contain {name}" for name in FORBIDDEN if (dest / name).exists()]
-    problems += [f"must not contain {p.relative_to(dest)}" for p in dest.rglob("__pycache__")]
+    tag = sys.implementation.cache_tag
+    for source in (dest / h for h in HANDLERS):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if source.is_file() and (not pyc.is_file() or pyc_flags(pyc) != 1):
+            problems.append(f"{pyc.relative_to(dest)} is not an unchecked-hash .pyc")
+    problems += [f"timestamp-checked {p.relative_to(dest)}" for p in dest.rglob("*.pyc") if pyc_flags(p) != 1]
+    data = dest / "botocore" / "data"
+    if data.is_dir():
+        services = {p.name for p in data.iterdir() if p.is_dir()}
+        problems += [f"botocore has no model for {name}" for name in BOTOCORE_SERVICES if name not in services]
+        problems += [f"botocore carries the unused model {name}" for name in sorted(services - set(BOTOCORE_SERVICES))]
 
     pins = pinned_requirements() if pins is None else pins
     installed = installed_distributions(dest)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import py_compile
 import re
 from importlib.metadata import distribution
 from pathlib import Path
@@ -12,11 +14,23 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from infra.build_lambda import ROOT, BuildError, copy_sources, normalize, pinned_requirements, verify
+from infra.build_lambda import (
+    BOTOCORE_SERVICES,
+    ROOT,
+    BuildError,
+    compile_package,
+    copy_sources,
+    normalize,
+    pinned_requirements,
+    prune_botocore_data,
+    pyc_flags,
+    verify,
+)
 
 
 def _fake_package(dest: Path, pins: dict[str, str]) -> None:
     copy_sources(dest)
+    compile_package(dest)
     for name, version in pins.items():
         info = dest / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
@@ -75,22 +89,59 @@ def test_verify_accepts_exactly_the_pinned_package(tmp_path: Path) -> None:
     [
         (lambda d: (d / "yt_dlp").mkdir(), "must not contain yt_dlp"),
         (lambda d: (d / "functions/worker").mkdir(), "must not contain functions/worker"),
-        (lambda d: (d / "shared/__pycache__").mkdir(), "__pycache__"),
+        (lambda d: _timestamp_pyc(d / "shared/config.py"), "timestamp-checked shared/__pycache__/config"),
+        (lambda d: _timestamp_pyc(d / "functions/api/handler.py"), "handler.*is not an unchecked-hash"),
         (lambda d: (d / "functions/api/handler.py").unlink(), "missing functions/api/handler.py"),
         (lambda d: (d / "native.so").write_bytes(_elf(62)), "not arm64"),  # x86-64
         (lambda d: _fake_package_extra(d), "unpinned \\['extra-dep'\\]"),
+        (lambda d: (d / "botocore/data/ec2").mkdir(parents=True), "unused model ec2"),
+        (lambda d: (d / "botocore/data/kms").rmdir(), "no model for kms"),
     ],
 )
 def test_verify_refuses_a_wrong_package(tmp_path: Path, spoil, problem: str) -> None:
     pins = {"fastapi": "1.0"}
     _fake_package(tmp_path, pins)
+    for name in BOTOCORE_SERVICES:
+        (tmp_path / "botocore/data" / name).mkdir(parents=True)
     spoil(tmp_path)
 
     with pytest.raises(BuildError, match=problem):
         verify(tmp_path, pins)
 
 
+def _timestamp_pyc(source: Path) -> None:
+    py_compile.compile(str(source), cfile=importlib.util.cache_from_source(str(source)), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+
+
 def _fake_package_extra(dest: Path) -> None:
     info = dest / "extra_dep-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Name: extra-dep\nVersion: 1.0\n")
+
+
+def test_prune_keeps_the_models_the_functions_call_and_the_shared_files(tmp_path: Path) -> None:
+    data = tmp_path / "botocore" / "data"
+    for name in ("dynamodb", "sqs", "s3", "kms", "sts", "ec2", "lambda", "sagemaker"):
+        (data / name / "2012-01-01").mkdir(parents=True)
+        (data / name / "2012-01-01" / "service-2.json.gz").write_bytes(b"x")
+    (data / "endpoints.json").write_text("{}")
+    (data / "partitions.json").write_text("{}")
+
+    prune_botocore_data(tmp_path)
+
+    assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "kms", "partitions.json", "s3", "sqs", "sts"]
+    assert (data / "s3" / "2012-01-01" / "service-2.json.gz").is_file()
+
+
+def test_the_kept_models_cover_every_client_the_functions_build() -> None:
+    from shared.aws import AwsClients
+
+    assert set(AwsClients.SERVICES) <= set(BOTOCORE_SERVICES)
+
+
+def test_compiled_package_loads_without_its_sources_being_checked(tmp_path: Path) -> None:
+    copy_sources(tmp_path)
+    compile_package(tmp_path)
+
+    pycs = list(tmp_path.rglob("*.pyc"))
+    assert len(pycs) == len(list(tmp_path.rglob("*.py"))) and all(pyc_flags(p) == 1 for p in pycs)
