@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,59 @@ class TransferMeter:
         speed = done / elapsed
         eta = (self._total - done) / speed if speed > 0 else None
         self._report(make_progress("uploading", done, self._total, speed, eta))
+
+
+class GrowthMeter:
+    """Progress of a download whose tool reports none while it runs: ffmpeg recording a live stream or cutting a clip.
+
+    Every `interval` it reports the bytes written so far into `folder`, with speed; for a recording of known
+    `duration`, also how far through it is (an estimated total, percent and ETA by the clock).
+    """
+
+    def __init__(self, folder: Path, report: Callable[[Progress], None], interval: float = 1.0, duration: float | None = None, clock: Clock = time.monotonic) -> None:
+        self._folder = folder
+        self._report = report
+        self._interval = interval
+        self._duration = duration
+        self._clock = clock
+        self._started = clock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._started = self._clock()
+        self._thread = threading.Thread(target=self._run, name="growth-meter", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reporting (idempotent; the download is over or processing has begun)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(self._interval + 1)
+
+    def measure(self) -> Progress:
+        done = sum(_size(p) for p in self._folder.rglob("*"))
+        elapsed = max(self._clock() - self._started, 1e-6)
+        speed = done / elapsed
+        if not self._duration:
+            return make_progress("downloading", done, None, speed)
+        fraction = min(elapsed / self._duration, 1.0)
+        total = int(done / fraction) if done and fraction > 0 else None
+        return make_progress("downloading", done, total, speed, max(0.0, self._duration - elapsed))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._report(self.measure())
+            except OSError:
+                continue  # the folder changed under the walk; the next tick sees it settled
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:  # renamed or removed by ffmpeg/yt-dlp meanwhile
+        return 0
 
 
 def _int(value: Any) -> int | None:

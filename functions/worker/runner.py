@@ -19,8 +19,9 @@ import signal
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from yt_dlp import YoutubeDL
 from yt_dlp.networking import Request
@@ -31,7 +32,7 @@ from functions.worker.convert import to_gif
 from functions.worker.errors import PermanentJobError, classify
 from functions.worker.guard import AddressGuard
 from functions.worker.options import JobPlan, build_plan, live_start_index, media_playlist_durations
-from functions.worker.progress import ProgressReporter, TransferMeter, download_progress, make_progress
+from functions.worker.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
 from functions.worker.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.spec import JobSpec
@@ -102,7 +103,11 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
     url = task["url"]
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
-    hooks = _Hooks(reporter)
+    # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
+    meter = None
+    if "download_ranges" in plan.ydl_opts:
+        meter = GrowthMeter(job_dir, reporter.report, settings.progress_interval, plan.live.duration if plan.live else None)
+    hooks = _Hooks(reporter, meter)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
         opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
@@ -124,10 +129,10 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
             index = _live_start_index(ydl, info, plan.live.start)
         # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
         plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, live_start_index=index)
-        with ydl_for(plan) as ydl:
+        with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.process_ie_result(info, download=True)
     else:
-        with ydl_for(plan) as ydl:
+        with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.extract_info(url, download=True)
 
     path = _output_path(hooks.final_path, info, job_dir, plan.stem)
@@ -180,17 +185,36 @@ class YtdlpLogger:
 class _Hooks:
     """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
 
-    def __init__(self, reporter: ProgressReporter) -> None:
+    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None) -> None:
         self._reporter = reporter
+        self._meter = meter
+        self._downloaded = False
         self.final_path: str | None = None
 
+    @contextmanager
+    def metering(self) -> Iterator[None]:
+        """The growth meter (if any) runs while the download does."""
+        if self._meter is None:
+            yield
+            return
+        self._meter.start()
+        try:
+            yield
+        finally:
+            self._meter.stop()
+
     def on_download(self, hook: dict[str, Any]) -> None:
+        if hook.get("status") == "finished":
+            self._downloaded = True
         progress = download_progress(hook)
         if progress is not None:
             self._reporter.report(progress)
 
     def on_postprocess(self, hook: dict[str, Any]) -> None:
-        if hook.get("status") == "started":
+        # Postprocessors that run before the download (e.g. on the extracted info) are not the processing stage.
+        if hook.get("status") == "started" and self._downloaded:
+            if self._meter is not None:
+                self._meter.stop()
             self._reporter.report(make_progress("processing", None, None))
         elif hook.get("status") == "finished":
             path = (hook.get("info_dict") or {}).get("filepath")

@@ -18,6 +18,25 @@ from shared.errors import RateLimited
 from shared.stores import unavailable_on_failure
 
 _MAX_ROUNDS = 5
+_SAMPLE = 8
+
+
+def _free_slots(busy: dict[int, float], limit: int) -> list[int]:
+    """Free slot numbers in random order, so concurrent requests spread out instead of all racing for slot 0.
+
+    While most slots are free, a few are drawn at random: the cost follows the slots in use, not the limit (a
+    REQUEST_LIMIT of a million costs what one of twenty does). When few are free, all of them are listed.
+    """
+    if len(busy) < limit // 2:
+        picks: set[int] = set()
+        while len(picks) < _SAMPLE and len(picks) < limit - len(busy):
+            slot = random.randrange(limit)
+            if slot not in busy:
+                picks.add(slot)
+        return list(picks)
+    free = [slot for slot in range(limit) if slot not in busy]
+    random.shuffle(free)
+    return free
 
 
 class RateLimitStore:
@@ -33,11 +52,10 @@ class RateLimitStore:
             for _ in range(_MAX_ROUNDS):
                 now = time.time()
                 busy = self._busy_slots(subject, limit, now - window_seconds)
-                free = [slot for slot in range(limit) if slot not in busy]
+                free = _free_slots(busy, limit)
                 if not free:
                     retry_after = max(1, math.ceil(min(busy.values()) + window_seconds - now))
                     raise RateLimited("Rate limit exceeded. Try again later.", retry_after=retry_after)
-                random.shuffle(free)  # concurrent requests spread over the free slots instead of all racing for slot 0
                 for slot in free:
                     if self._take(subject, slot, now, window_seconds):
                         return slot, now

@@ -6,12 +6,17 @@ checked with ffprobe.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
+import boto3
 import pytest
 
-from tests.e2e.conftest import REQUEST_LIMIT, Client
+from tests.e2e.conftest import ADMIN_KEY, REQUEST_LIMIT, Client
 from tests.support.stack import LocalStackProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -125,3 +130,60 @@ def test_sigterm_to_the_process_group_stops_everything(tmp_path):
     left = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
     assert left == [], left
     assert "Admin API key (shown once" in (tmp_path / "logs" / "stack.log").read_text()
+
+
+def _stack_workers(pgid: int) -> list[int]:
+    """Pids in the stack's process group whose command line runs functions.worker (workers, forkservers, jobs)."""
+    found = []
+    for pid in subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"functions.worker" in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def test_killing_every_worker_mid_recording_loses_nothing(live_stream, tmp_path):
+    # GIVEN a stack with two worker processes, recording 8 s of a live stream, progress moving
+    other = LocalStackProcess(
+        env_overrides={"ADMIN_API_KEY": ADMIN_KEY, "ALLOW_PRIVATE_NETWORKS": "true", "WORKER_PROCESSES": "2", "SCRATCH_DIR": str(tmp_path / "s")},
+        log_dir=tmp_path / "logs",
+    )
+    other.start()
+    try:
+        client = Client(other.base_url, ADMIN_KEY)
+        key = client.new_key()
+        task_id = client.submit("get_live_video", {"url": live_stream.url, "duration": 8}, key)
+        snapshots = []
+        deadline = time.monotonic() + 60
+        while len({json.dumps(s, sort_keys=True) for s in snapshots}) < 2 and time.monotonic() < deadline:
+            task = client.call("GET", f"/status/{task_id}", key=key)[2]
+            if task["status"] == "processing" and task.get("progress"):
+                snapshots.append(task["progress"])
+            time.sleep(0.2)
+        assert len({json.dumps(s, sort_keys=True) for s in snapshots}) >= 2, snapshots
+        assert snapshots[-1]["stage"] == "downloading", snapshots
+
+        # WHEN every process whose command line runs functions.worker is killed with SIGKILL mid-recording
+        pgid = other.process.pid
+        before = _stack_workers(pgid)
+        assert len(before) >= 2, before
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+
+        # THEN the task still completes, with one output of the right length, after another attempt
+        task = client.wait(task_id, key, timeout=150)
+        info = client.probe_result(task, key, tmp_path)
+        assert abs(info["duration"] - 8) < 2 and info["video"] is not None
+        assert task["attempts"] >= 2, task
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{other.emulator_port}", region_name="us-east-1")
+        (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        objects = s3.list_objects_v2(Bucket=bucket, Prefix=f"tasks/{task_id}/").get("Contents", [])
+        assert [o["Key"] for o in objects] == [f"tasks/{task_id}/{task['file'].rsplit('/', 1)[1]}"]
+        # AND two worker processes run again, none of them the killed ones
+        workers = [p for p in _stack_workers(pgid) if b"-m functions.worker" in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")]
+        assert len(workers) == 2 and not set(workers) & set(before), (workers, before)
+    finally:
+        assert other.stop() == 0, other.logs()

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functions.cleanup.handler import build_service
 from shared.errors import RateLimited
 from shared.models import media_key
-from shared.stores.rate_limits import RateLimitStore
+from shared.stores.rate_limits import RateLimitStore, _free_slots
 from shared.stores.tasks import TaskStore
 
 
@@ -76,3 +76,16 @@ def test_cleanup_removes_expired_tasks_and_files_and_fails_dead_jobs(aws):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])] == [media_key("B" * 16, "info.json")]
     dead = tasks.get("C" * 16)
     assert dead["status"] == "error" and dead["error"].startswith("failed after 3 attempts")
+
+
+def test_free_slots_are_drawn_from_the_free_ones_whatever_the_limit():
+    # few in use out of a huge limit: a handful of random free slots, without listing the limit
+    busy = {slot: 1.0 for slot in range(0, 1000, 2)}
+    picks = _free_slots(busy, 10**9)
+    assert len(picks) == len(set(picks)) == 8 and not set(picks) & set(busy)
+    # most in use: every free slot, each once
+    busy = {slot: 1.0 for slot in range(20) if slot not in (3, 11, 19)}
+    assert sorted(_free_slots(busy, 20)) == [3, 11, 19]
+    # none free / fewer free than the sample
+    assert _free_slots({slot: 1.0 for slot in range(20)}, 20) == []
+    assert sorted(_free_slots({0: 1.0}, 3)) == [1, 2]

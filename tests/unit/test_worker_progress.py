@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from functions.worker.progress import ProgressReporter, Throttle, TransferMeter, download_progress, make_progress
+from functions.worker.progress import GrowthMeter, ProgressReporter, Throttle, TransferMeter, download_progress, make_progress
 
 
 class FakeClock:
@@ -95,3 +95,33 @@ def test_worker_progress_upload_meter_counts_increments():
     assert seen[-1]["stage"] == "uploading"
     assert seen[-1]["downloaded_bytes"] == 500 and seen[-1]["percent"] == 50.0
     assert seen[-1]["speed"] == 500 and seen[-1]["eta"] == 1
+
+
+def test_worker_progress_growth_meter_measures_what_ffmpeg_has_written(tmp_path):
+    # GIVEN a 10 s recording 4 s in, with 400 kB written in two files (video and audio parts)
+    clock = FakeClock()
+    meter = GrowthMeter(tmp_path, lambda p: None, interval=1.0, duration=10, clock=clock)
+    clip = GrowthMeter(tmp_path, lambda p: None, clock=clock)
+    clock.now += 4
+    (tmp_path / "video.f1.mp4.part").write_bytes(b"v" * 300_000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "audio.f2.m4a.part").write_bytes(b"a" * 100_000)
+    # THEN the bytes, speed, an estimated total, percent and ETA by the clock
+    assert meter.measure() == {"stage": "downloading", "percent": 40.0, "downloaded_bytes": 400_000, "total_bytes": 1_000_000, "speed": 100_000, "eta": 6}
+    # AND a clip (no duration) reports bytes and speed only
+    assert clip.measure() == {"stage": "downloading", "percent": None, "downloaded_bytes": 400_000, "total_bytes": None, "speed": 100_000, "eta": None}
+
+
+def test_worker_progress_growth_meter_reports_while_running_and_stops(tmp_path):
+    reports = []
+    meter = GrowthMeter(tmp_path, reports.append, interval=0.05, duration=60)
+    meter.start()
+    (tmp_path / "live.ts.part").write_bytes(b"x" * 1000)
+    deadline = time.monotonic() + 5
+    while len(reports) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    meter.stop()
+    count = len(reports)
+    time.sleep(0.2)
+    assert count >= 2 and len(reports) == count
+    assert reports[-1]["stage"] == "downloading" and reports[-1]["downloaded_bytes"] == 1000
