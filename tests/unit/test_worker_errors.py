@@ -19,7 +19,7 @@ from shared.errors import Unavailable
 
 
 def http_error(status: int, reason: str) -> HTTPError:
-    return HTTPError(Response(io.BytesIO(b""), "https://media.example.com/v", {}, status=status, reason=reason))
+    return HTTPError(Response(io.BytesIO(b""), "https://example.com/v", {}, status=status, reason=reason))
 
 
 def as_raised_by_ytdlp(cause: BaseException | None, message: str = "Unable to download webpage", ie: str = "generic", expected: bool = False) -> DownloadError:
@@ -68,12 +68,12 @@ def test_worker_errors_network_failures_are_transient_even_when_ytdlp_marks_them
 
 def test_worker_errors_unsupported_url_is_permanent_and_readable():
     try:
-        raise UnsupportedError("https://media.example.com/page")
+        raise UnsupportedError("https://example.com/page")
     except UnsupportedError:
-        err = DownloadError("ERROR: Unsupported URL: https://media.example.com/page", exc_info=sys.exc_info())
+        err = DownloadError("ERROR: Unsupported URL: https://example.com/page", exc_info=sys.exc_info())
     failure = classify(err)
     assert failure.permanent
-    assert failure.message == "Unsupported URL: https://media.example.com/page"
+    assert failure.message == "Unsupported URL: https://example.com/page"
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ SCRATCH = Path("/scratch/w-1/abcdefghijklmnop")
 
 
 def task(task_type: str, **params: object) -> dict[str, object]:
-    return {"task_id": "abcdefghijklmnop", "task_type": task_type, "url": "https://media.example/v", "params": params}
+    return {"task_id": "abcdefghijklmnop", "task_type": task_type, "url": "https://example.com/v", "params": params}
 
 
 def ffmpeg_input(opts: dict) -> list[str]:
