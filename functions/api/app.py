@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
+from functions.api.schemas import ErrorResponse
 from functions.api.routes import files, health, keys, tasks
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
@@ -49,8 +50,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 operation.get("responses", {}).pop("422", None)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
-            schema.get("components", {}).get("schemas", {}).pop(name, None)
+            components.pop(name, None)
+        components["ErrorResponse"] = ErrorResponse.model_json_schema()
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.api.schemas import ErrorResponse
+# Referenced, not given as a `model`: FastAPI would build a validator for every (route, code) pair at import, which
+# only the OpenAPI document uses; the app adds the ErrorResponse schema when it builds the document.
+ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 _TEXT = {
     400: "Bad request: the body or a parameter is invalid.",
@@ -27,7 +29,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error codes (always 413 and 503 too)."""
     out: dict[int | str, dict[str, Any]] = {}
     for code in sorted({*codes, *ALWAYS}):
-        entry: dict[str, Any] = {"model": ErrorResponse, "description": _TEXT[code]}
+        entry: dict[str, Any] = {"description": _TEXT[code], "content": {"application/json": {"schema": ERROR_SCHEMA_REF}}}
         if code == 429:
             entry["headers"] = {"Retry-After": {"description": "Seconds until a request can succeed.", "schema": {"type": "integer"}}}
         out[code] = entry
