@@ -28,7 +28,7 @@ FINISHED = frozenset({"completed", "error"})
 
 
 def floor_command(url: str, out_dir: Path) -> list[str]:
-    """The bare CLI with the worker's format selection and merge (functions/worker/options.py, video to mp4)."""
+    """The bare CLI with the worker's format selection and merge (functions/worker/download/options.py, video to mp4)."""
     start, end = CLIP_SECONDS
     return [
         str(YT_DLP), "--quiet", "--no-progress", "--no-playlist", "--no-cache-dir",

@@ -48,7 +48,7 @@ FORBIDDEN = ("functions/worker", "tests", "infra", "yt_dlp", "moto", "uvicorn", 
 # botocore ships the models of 400+ services; the functions call these (and credential providers may call sts/sso).
 # Keeping only them makes the package smaller and the first client faster: botocore lists its data folders
 # the first time it builds a client, a cold-start cost that grows with every service it carries.
-BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3", "kms", "sts", "sso", "sso-oidc")
+BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3", "kms", "secretsmanager", "sts", "sso", "sso-oidc")
 # Lambda's limit for a function's unzipped code (layers included); zipped, sam deploy uploads through S3.
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 _ELF_MACHINE_AARCH64 = 183

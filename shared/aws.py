@@ -62,7 +62,7 @@ class AwsClients:
     Ready-made clients can be passed by name (tests, fault injection); the others are built from `settings`.
     """
 
-    SERVICES = ("dynamodb", "sqs", "s3", "kms")
+    SERVICES = ("dynamodb", "sqs", "s3", "kms", "secretsmanager")
 
     def __init__(self, settings: Settings | None = None, *, sqs_read_timeout: float = 10, **clients: Any) -> None:
         unknown = set(clients) - set(self.SERVICES)
@@ -100,6 +100,10 @@ class AwsClients:
     @property
     def kms(self) -> Any:
         return self.get("kms")
+
+    @property
+    def secretsmanager(self) -> Any:
+        return self.get("secretsmanager")
 
     def lazy(self, service: str) -> "LazyClient":
         """A stand-in for `service`'s client that builds it on the first call made through it."""

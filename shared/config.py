@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Deliveries of one job before the task fails (the queue's maxReceiveCount).")
     scratch_dir: str = Field("/tmp/ytdlp-worker", description="Parent folder of the per-job scratch folders.")
     socket_timeout: float = Field(20, gt=0)
+    max_filesize: int = Field(4 * 1024**3, ge=1, description="Largest output a job may produce, in bytes (default 4 GiB).")
+    max_duration: float = Field(4 * 3600, gt=0, description="Longest media (or clip) a non-live job may download, in seconds (default 4 h).")
 
     # Local stack.
     port: int = 5000

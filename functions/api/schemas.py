@@ -6,12 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.formats import AUDIO_OUTPUTS, VIDEO_OUTPUTS
 from shared.models import KEY_NAME_PATTERN, PERMISSIONS
 from shared.timecodes import parse_seconds
 from shared.urls import MAX_URL_LENGTH
 
-VIDEO_FORMATS = ("mp4", "mkv", "webm", "mov", "gif")
-AUDIO_FORMATS = ("mp3", "m4a", "opus", "flac", "wav", "aac", "ogg", "vorbis", "alac")
 MAX_FORMAT_LENGTH = 256
 MAX_LIVE_SECONDS = 6 * 3600
 Seconds = float | int | str | None
@@ -70,7 +69,7 @@ class _Clip(_Body):
 class VideoRequest(UrlBody, _Clip, _Formats):
     video_format: str = _format_field("bestvideo", "video")
     audio_format: str = _format_field("bestaudio", "audio")
-    output_format: Literal[VIDEO_FORMATS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
+    output_format: Literal[VIDEO_OUTPUTS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
 
     @field_validator("output_format", mode="before")
     @classmethod
@@ -80,7 +79,7 @@ class VideoRequest(UrlBody, _Clip, _Formats):
 
 class AudioRequest(UrlBody, _Clip, _Formats):
     audio_format: str = _format_field("bestaudio", "audio")
-    output_format: Literal[AUDIO_FORMATS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
+    output_format: Literal[AUDIO_OUTPUTS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
 
     @field_validator("output_format", mode="before")
     @classmethod
@@ -101,7 +100,7 @@ class _Live(_Body):
 class LiveVideoRequest(UrlBody, _Live, _Formats):
     video_format: str = _format_field("bestvideo", "video")
     audio_format: str = _format_field("bestaudio", "audio")
-    output_format: Literal[VIDEO_FORMATS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
+    output_format: Literal[VIDEO_OUTPUTS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
 
     @field_validator("output_format", mode="before")
     @classmethod
@@ -111,7 +110,7 @@ class LiveVideoRequest(UrlBody, _Live, _Formats):
 
 class LiveAudioRequest(UrlBody, _Live, _Formats):
     audio_format: str = _format_field("bestaudio", "audio")
-    output_format: Literal[AUDIO_FORMATS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
+    output_format: Literal[AUDIO_OUTPUTS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
 
     @field_validator("output_format", mode="before")
     @classmethod

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from functions.worker import logs
-from functions.worker.child import ForkserverLauncher
-from functions.worker.scratch import Scratch
+from shared import logs
+from functions.worker.jobs.child import ForkserverLauncher
+from functions.worker.jobs.scratch import Scratch
 from functions.worker.service import STORE_ERRORS, JobService
 from functions.worker.settings import WorkerSettings, get_worker_settings
 from shared.aws import AwsClients

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from functions.worker.child import JobProcess, Launcher
-from functions.worker.spec import JobSpec
-from functions.worker.scratch import Scratch
+from functions.worker.jobs.child import JobProcess, Launcher
+from functions.worker.jobs.spec import JobSpec
+from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.errors import Conflict
-from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.models import TaskStatus
 from shared.stores import unavailable_on_failure
 
 
@@ -220,8 +220,3 @@ def public_view(task: dict[str, Any]) -> dict[str, Any]:
     if task["status"] == TaskStatus.PROCESSING.value and task.get("progress"):
         view["progress"] = task["progress"]
     return view
-
-
-def is_finished(task: dict[str, Any]) -> bool:
-    return task["status"] in FINISHED_STATUSES
-

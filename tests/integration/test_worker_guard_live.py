@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from functions.worker.guard import AddressGuard
-from functions.worker.progress import ProgressReporter
-from functions.worker.proxy import GuardedProxy
-from functions.worker.runner import YtdlpLogger, fetch
+from functions.worker.egress.guard import AddressGuard
+from functions.worker.download.progress import ProgressReporter
+from functions.worker.egress.proxy import GuardedProxy
+from functions.worker.download.runner import YtdlpLogger, fetch
 from functions.worker.settings import WorkerSettings
 from tests.support.media import probe
 from tests.support.worker import FakeResolver, loopback_is_public

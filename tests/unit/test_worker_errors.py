@@ -12,9 +12,9 @@ from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError, IncompleteRead, TransportError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError, PostProcessingError, UnsupportedError
 
-from functions.worker.errors import PermanentJobError, classify, readable
-from functions.worker.guard import PrivateAddressRefused
-from functions.worker.options import OptionsError
+from functions.worker.download.errors import PermanentJobError, classify, readable
+from functions.worker.egress.guard import PrivateAddressRefused
+from functions.worker.download.options import OptionsError
 from shared.errors import Unavailable
 
 

@@ -14,11 +14,11 @@ from typing import Any, Iterator
 import pytest
 from yt_dlp.utils import DownloadError
 
-from functions.worker.errors import classify
-from functions.worker.guard import AddressGuard, PrivateAddressRefused
-from functions.worker.options import build_plan
-from functions.worker.proxy import GuardedProxy
-from functions.worker.runner import ConfinedYoutubeDL, YtdlpLogger
+from functions.worker.download.errors import classify
+from functions.worker.egress.guard import AddressGuard, PrivateAddressRefused
+from functions.worker.download.options import build_plan
+from functions.worker.egress.proxy import GuardedProxy
+from functions.worker.download.runner import ConfinedYoutubeDL, YtdlpLogger
 from tests.support.http_server import MediaServer
 from tests.support.media import FFMPEG, make_mp4, probe
 from tests.support.worker import FakeResolver, loopback_is_public

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from yt_dlp.utils import download_range_func
 
-from functions.worker.options import (
+from functions.worker.download.options import (
     FFMPEG_PROTOCOLS,
     GifSpec,
     OptionsError,

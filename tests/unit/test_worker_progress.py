@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from functions.worker.progress import GrowthMeter, ProgressReporter, Throttle, TransferMeter, download_progress, make_progress
+from functions.worker.download.progress import GrowthMeter, ProgressReporter, Throttle, TransferMeter, download_progress, make_progress
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from functions.worker.main import LoopStats, StopAfterJobs, StopWhenIdle, Worker
-from functions.worker.scratch import Scratch
+from functions.worker.jobs.scratch import Scratch
 from functions.worker.service import Action, JobService, Outcome, triage, time_limit
 from functions.worker.settings import WorkerSettings
 from shared.stores.queue import Job

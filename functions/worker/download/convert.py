@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from functions.worker.errors import PermanentJobError
-from functions.worker.options import GifSpec
+from functions.worker.download.errors import PermanentJobError
+from functions.worker.download.options import GifSpec
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 

@@ -2,7 +2,7 @@
 
 Why a forkserver: forking the worker itself would copy a process whose other threads (heartbeat, receiver,
 boto3's pools) may hold locks at that instant. The forkserver is a fresh single-threaded process that imports
-yt-dlp, boto3 and the runner once (functions.worker.preload); each job is a fork of it, so isolation costs no
+yt-dlp, boto3 and the runner once (functions.worker.jobs.preload); each job is a fork of it, so isolation costs no
 import time. When the worker dies the forkserver exits (it watches a pipe from the worker), and each child,
 whose parent it is, gets SIGTERM from PR_SET_PDEATHSIG and kills its own process group (ffmpeg included).
 """
@@ -17,11 +17,11 @@ import signal
 import time
 from typing import Any, Protocol
 
-from functions.worker.spec import JobSpec, child_entry
+from functions.worker.jobs.spec import JobSpec, child_entry
 
 log = logging.getLogger(__name__)
 
-PRELOAD = ["functions.worker.preload"]
+PRELOAD = ["functions.worker.jobs.preload"]
 _EXIT_WAIT = 15.0
 
 

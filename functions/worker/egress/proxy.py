@@ -1,4 +1,4 @@
-"""A loopback HTTP proxy for ffmpeg that only connects where the SSRF guard allows (see functions.worker.guard).
+"""A loopback HTTP proxy for ffmpeg that only connects where the SSRF guard allows (see functions.worker.egress.guard).
 
 ffmpeg gets `-http_proxy http://127.0.0.1:<port>`: plain-http requests arrive in absolute form
 (`GET http://host/path`), https ones as `CONNECT host:443`. Each is resolved and checked by the guard before a
@@ -14,7 +14,7 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
-from functions.worker.guard import AddressGuard, PrivateAddressRefused
+from functions.worker.egress.guard import AddressGuard, PrivateAddressRefused
 
 log = logging.getLogger(__name__)
 

@@ -20,19 +20,8 @@ from typing import Any, Mapping
 
 from yt_dlp.utils import download_range_func
 
-VIDEO_OUTPUTS: tuple[str, ...] = ("mp4", "mkv", "webm", "mov", "gif")
-# What the API may ask for -> FFmpegExtractAudio's codec name (its output extension differs for some: aac -> m4a).
-AUDIO_OUTPUTS: dict[str, str] = {
-    "mp3": "mp3",
-    "m4a": "m4a",
-    "aac": "aac",
-    "opus": "opus",
-    "vorbis": "vorbis",
-    "ogg": "vorbis",
-    "flac": "flac",
-    "wav": "wav",
-    "alac": "alac",
-}
+from shared.formats import AUDIO_CODECS, VIDEO_OUTPUTS
+
 LIVE_TYPES = frozenset({"get_live_video", "get_live_audio"})
 TASK_STEMS = {
     "get_video": "video",
@@ -186,9 +175,9 @@ def _add_audio_output(opts: dict[str, Any], params: Mapping[str, Any]) -> None:
     audio_format = params.get("audio_format") or "bestaudio"
     output = params.get("output_format")
     if output:
-        codec = AUDIO_OUTPUTS.get(str(output).lower())
+        codec = AUDIO_CODECS.get(str(output).lower())
         if codec is None:
-            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_OUTPUTS)}")
+            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_CODECS)}")
     else:
         codec = "best"  # keep the source's codec, only drop the picture
     # `/best`: a source without an audio-only format still gives its sound from the combined file.

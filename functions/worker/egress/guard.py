@@ -8,7 +8,7 @@ What it covers (unless ALLOW_PRIVATE_NETWORKS):
   the addresses that were checked, so a DNS answer that changes between check and use (rebinding) gains nothing.
 * ffmpeg, a separate process, does its own HTTP. yt-dlp's native downloaders are preferred (HTTP, HLS, DASH in
   Python), and where ffmpeg must fetch (clips, live streams, HLS features the native downloader lacks) it gets
-  `-http_proxy` pointing at `GuardedProxy` (functions.worker.proxy), a loopback proxy in the job process that
+  `-http_proxy` pointing at `GuardedProxy` (functions.worker.egress.proxy), a loopback proxy in the job process that
   resolves and checks every request (CONNECT for https, absolute-form GET for http; redirects arrive as new
   requests), plus `-protocol_whitelist` so a playlist cannot make it open file:, rtmp:, udp: ... URLs.
 * AWS calls of the job process (botocore: S3 upload, DynamoDB progress, credential refresh from the ECS task

@@ -10,7 +10,7 @@ from __future__ import annotations
 import yt_dlp
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
-from functions.worker import runner  # noqa: F401  (imported for the children, with boto3 and botocore)
+from functions.worker.download import runner  # noqa: F401  (imported for the children, with boto3 and botocore)
 from shared.aws import make_client
 from shared.config import Settings
 

@@ -23,8 +23,8 @@ from yt_dlp.utils import (
     UnsupportedError,
 )
 
-from functions.worker.guard import PrivateAddressRefused
-from functions.worker.options import OptionsError
+from functions.worker.egress.guard import PrivateAddressRefused
+from functions.worker.download.options import OptionsError
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 
@@ -35,10 +35,6 @@ _MAX_MESSAGE = 500
 
 class PermanentJobError(Exception):
     """A failure that would repeat on every attempt (bad parameters, not a live stream, no output...)."""
-
-
-class TransientJobError(Exception):
-    """A failure worth another attempt."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +58,6 @@ def classify(exc: BaseException, refusals: Iterable[str] = ()) -> Failure:
     for err in chain:
         if isinstance(err, (OptionsError, PermanentJobError)):
             return Failure(True, str(err))
-        if isinstance(err, TransientJobError):
-            return Failure(False, str(err))
         if isinstance(err, HTTPError):
             status = int(err.status)
             permanent = 400 <= status < 500 and status not in _RETRYABLE_4XX

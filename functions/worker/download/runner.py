@@ -1,6 +1,6 @@
 """One job, inside its own child process: yt-dlp as a library in the job's scratch folder, then the upload.
 
-The child starts from a warm forkserver (see functions.worker.child), becomes the leader of its own process
+The child starts from a warm forkserver (see functions.worker.jobs.child), becomes the leader of its own process
 group (so the parent can kill it together with its ffmpeg), dies with its parent (PR_SET_PDEATHSIG plus a
 watchdog thread), builds its own AWS clients and, unless private networks are allowed, installs the SSRF guard
 before yt-dlp makes its first request. It reports one small dict back through a pipe; the parent settles the
@@ -27,15 +27,15 @@ from yt_dlp import YoutubeDL
 from yt_dlp.networking import Request
 from yt_dlp.utils import DownloadError
 
-from functions.worker import logs
-from functions.worker.convert import to_gif
-from functions.worker.errors import PermanentJobError, classify
-from functions.worker.guard import AddressGuard
-from functions.worker.options import JobPlan, build_plan, live_start_index, media_playlist_durations
-from functions.worker.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
-from functions.worker.proxy import GuardedProxy
+from shared import logs
+from functions.worker.download.convert import to_gif
+from functions.worker.download.errors import PermanentJobError, classify
+from functions.worker.egress.guard import AddressGuard
+from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
+from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
+from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
-from functions.worker.spec import JobSpec
+from functions.worker.jobs.spec import JobSpec
 from shared.aws import make_client
 from shared.stores.media import MediaStore
 from shared.stores.tasks import TaskStore
@@ -161,11 +161,10 @@ class ConfinedYoutubeDL(YoutubeDL):
 
 
 class YtdlpLogger:
-    """yt-dlp's logger: keeps the last warnings and errors for messages, forwards everything at debug level."""
+    """yt-dlp's logger: keeps the last warnings for messages, forwards everything at debug level."""
 
     def __init__(self) -> None:
         self.warnings: deque[str] = deque(maxlen=10)
-        self.errors: deque[str] = deque(maxlen=10)
 
     def debug(self, msg: str) -> None:
         log.debug(msg)
@@ -178,7 +177,6 @@ class YtdlpLogger:
         log.debug("yt-dlp warning", extra={"detail": _one_line(msg)})
 
     def error(self, msg: str) -> None:
-        self.errors.append(_one_line(msg))
         log.debug("yt-dlp error", extra={"detail": _one_line(msg)})
 
 

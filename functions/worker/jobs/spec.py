@@ -19,6 +19,6 @@ class JobSpec:
 
 def child_entry(spec: JobSpec, conn: Any) -> None:
     """Entry point of a job's child process (the runner is already imported in the forkserver)."""
-    from functions.worker.runner import child_main
+    from functions.worker.download.runner import child_main
 
     child_main(spec, conn)
