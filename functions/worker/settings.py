@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.config import Settings
 
@@ -15,6 +15,10 @@ class WorkerSettings(Settings):
     retry_backoff: float = Field(10, ge=0, description="Seconds per attempt a job waits before its retry (attempt 2 waits 2x).")
     progress_interval: float = Field(1.0, gt=0, description="Least seconds between two progress writes of one task.")
     receive_wait: int = Field(20, ge=0, le=20, description="SQS long-poll seconds (WaitTimeSeconds).")
+
+    # Egress (read through shared.secrets: a Secrets Manager ARN in AWS, `file:<path>` or the value locally).
+    proxy_urls: SecretStr | None = Field(None, description="Upstream proxies, comma-separated (they carry credentials).")
+    pot_provider_url: str | None = Field(None, description="Base URL of a PO-token provider server (bgutil), e.g. a sidecar.")
 
     @property
     def heartbeat_interval(self) -> float:
