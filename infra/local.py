@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class LocalStack:
         self.emulator_port = int(self.env.get("EMULATOR_PORT", "4566"))
         self.workers = int(self.env.get("WORKER_PROCESSES", "1"))
         self.log_dir = Path(self.env.get("LOCAL_LOG_DIR", ROOT / ".local" / "logs"))
+        self.state_dir = Path(self.env.get("STATE_DIR", ROOT / ".local"))
         self.children: list[Child] = []
         self.stopping = threading.Event()
         self.emulator = None
@@ -73,6 +75,8 @@ class LocalStack:
         outputs = deploy(endpoint, parameters=parameters, region=LOCAL_ENV["AWS_REGION"])
         self.env.update(outputs)
         self.env["AWS_ENDPOINT_URL"] = endpoint
+        # In AWS the template generates this secret in Secrets Manager; here a file plays its part.
+        self.env.setdefault("FILE_LINK_SECRET", f"file:{ensure_secret_file(self.state_dir / 'secrets' / 'file-link')}")
         os.environ.update(self.env)
         self._bootstrap_admin()
 
@@ -153,6 +157,18 @@ class LocalStack:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"the API did not become healthy; see {self.log_dir / 'api.log'}")
+
+
+def ensure_secret_file(path: Path) -> Path:
+    """A file holding a random secret, readable by its owner only; made once, then kept across runs."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(32))
+    return path
 
 
 # template.yaml parameter -> environment variable that sets it locally.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,11 @@ class Settings(BaseSettings):
 
     admin_api_key: str | None = Field(None, description="When set, a key named 'admin' with this value and every permission is ensured.")
     allow_private_networks: bool = Field(False, description="Allow URLs that resolve to loopback/private/non-global addresses.")
+
+    # API: keyless file links and submission checks.
+    file_link_secret: SecretStr | None = Field(None, description="Key signing /status file links: a Secrets Manager ARN, file:<path> or the value (see shared.secrets).")
+    dns_timeout: float = Field(2.0, gt=0, le=30, description="Seconds a submitted URL's host may take to resolve.")
+    info_inline_max_bytes: int = Field(4 * 1024**2, ge=1, description="Largest whole info.json /files answers itself; bigger ones redirect to storage (Lambda answers at most 6 MB).")
 
     # Resource names (outputs of template.yaml).
     keys_table: str = "ytdlp-keys"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -19,6 +21,34 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for host."""
     infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     return [str(info[4][0]) for info in infos]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lookup_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:  # built on first use, never at import
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+        return _pool
+
+
+def bounded(resolver: Resolver, timeout: float) -> Resolver:
+    """`resolver` with a time limit: a lookup still running after `timeout` seconds fails like an unknown name.
+
+    getaddrinfo cannot be cancelled, so the lookup finishes in a pool thread; the request no longer waits for it.
+    """
+
+    def resolve(host: str, port: int) -> list[str]:
+        future = _lookup_pool().submit(lambda: list(resolver(host, port)))
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout as err:
+            raise OSError(f"resolving took longer than {timeout:g} s") from err
+
+    return resolve
 
 
 def is_public_address(address: str) -> bool:

@@ -8,10 +8,12 @@ from typing import Annotated, Callable
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from functions.api.links import FileLinks
 from functions.api.service import KeyService, TaskService
 from shared.aws import AwsClients
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
+from shared.secrets import SecretSource
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
@@ -44,6 +46,11 @@ class Container:
     @cached_property
     def media(self) -> MediaStore:
         return MediaStore(self.clients.s3, self.settings.media_bucket)
+
+    @cached_property
+    def links(self) -> FileLinks:
+        # Secrets Manager is only reached when the setting is an ARN (in AWS), and then at most every few minutes.
+        return FileLinks(SecretSource(self.clients.lazy("secretsmanager")), self.settings.file_link_secret)
 
     @cached_property
     def task_service(self) -> TaskService:
@@ -83,6 +90,10 @@ def get_media_store(container: ContainerDep) -> MediaStore:
     return container.media
 
 
+def get_links(container: ContainerDep) -> FileLinks:
+    return container.links
+
+
 def get_task_service(container: ContainerDep) -> TaskService:
     return container.task_service
 
@@ -95,6 +106,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeysDep = Annotated[KeyStore, Depends(get_key_store)]
 TasksDep = Annotated[TaskStore, Depends(get_task_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
+LinksDep = Annotated[FileLinks, Depends(get_links)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,14 +12,25 @@ from shared.models import KEY_NAME_PATTERN, PERMISSIONS
 from shared.timecodes import parse_seconds
 from shared.urls import MAX_URL_LENGTH
 
+log = logging.getLogger(__name__)
+
 MAX_FORMAT_LENGTH = 256
 MAX_LIVE_SECONDS = 6 * 3600
 Seconds = float | int | str | None
 
 
 class _Body(BaseModel):
-    # Unknown fields are refused: a typo such as "output_fromat" must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Unknown fields are ignored, as the original ignores them: a client written for a newer or older server must
+    # not break. Each one is logged at debug (its name only, cut short: names come from the caller).
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _log_unknown(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in data.keys() - cls.model_fields.keys():
+                log.debug("unknown field ignored", extra={"field": str(name)[:64], "model": cls.__name__})
+        return data
 
 
 class UrlBody(_Body):
@@ -188,7 +200,7 @@ class TaskStatusResponse(BaseModel):
     status: Literal["waiting", "processing", "completed", "error"]
     task_type: str
     url: str
-    file: str | None = Field(None, description="/files/<task_id>/<name> once completed.")
+    file: str | None = Field(None, description="/files/<task_id>/<token>/<name> once completed: a signed link that works without the key until the task expires.")
     error: str | None = None
     completed_time: str | None = None
     progress: Progress | None = None

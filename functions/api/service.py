@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from shared.config import Settings
-from shared.errors import Conflict, Forbidden, ServiceError
+from shared.errors import BadRequest, Conflict, Forbidden, ServiceError
 from shared.models import new_task_id
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
-from shared.urls import Resolver, check_url
+from shared.urls import Resolver, bounded, check_host, split_host
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,18 @@ class TaskService:
         self._tasks = tasks
         self._queue = queue
         self._limits = limits
-        self._resolver = resolver
+        self._resolver = bounded(resolver, settings.dns_timeout)
 
     def submit(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
         """Accept a task for `caller`; returns its id. Nothing is left behind when any step fails."""
-        check_url(url, self._settings.allow_private_networks, self._resolver)
+        _, host, port = split_host(url)
+        self._check_length(task_type, params)
         window = self._settings.task_cleanup_time * 60
+        # The rate limit comes before the DNS lookup (bounded too), so slow names cannot tie up the API unmetered.
         slot, taken_at = self._limits.acquire(caller.key_hash, self._settings.request_limit, window)
         try:
+            if not self._settings.allow_private_networks:
+                check_host(host, port, self._resolver)
             task_id = self._store(caller, task_type, url, params)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
@@ -49,6 +53,14 @@ class TaskService:
             raise
         log.info("task accepted", extra={"task_id": task_id, "task_type": task_type, "key_name": caller.name})
         return task_id
+
+    def _check_length(self, task_type: str, params: dict[str, Any]) -> None:
+        """MAX_DURATION, where the request already says how long the media is: a clip's end minus its start."""
+        end = params.get("end_time")
+        if task_type in ("get_video", "get_audio") and end is not None:
+            length = end - (params.get("start_time") or 0)
+            if length > self._settings.max_duration:
+                raise BadRequest(f"The clip is {length:g} s long; this server allows at most {self._settings.max_duration:g} s")
 
     def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
         for _ in range(3):

@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from shared.aws import AWS_ERRORS, error_code
+from shared.errors import NotFound
 from shared.models import media_key, task_prefix
 from shared.stores import unavailable_on_failure
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
 
 PART_SIZE = 16 * 1024 * 1024
 
@@ -54,10 +58,26 @@ class MediaStore:
         )
         return key
 
-    def read_json(self, task_id: str, file_name: str) -> Any:
-        """A JSON file of the task, parsed."""
+    def size(self, task_id: str, file_name: str) -> int | None:
+        """The stored file's size in bytes; None when it is not (or no longer) in the bucket."""
         with unavailable_on_failure("The media store"):
-            body = self._s3.get_object(Bucket=self.bucket, Key=media_key(task_id, file_name))["Body"]
+            try:
+                head = self._s3.head_object(Bucket=self.bucket, Key=media_key(task_id, file_name))
+            except AWS_ERRORS as err:
+                if error_code(err) in _MISSING:
+                    return None
+                raise
+        return int(head.get("ContentLength", 0))
+
+    def read_json(self, task_id: str, file_name: str) -> Any:
+        """A JSON file of the task, parsed (NaN and Infinity as yt-dlp writes them are accepted); NotFound when gone."""
+        with unavailable_on_failure("The media store"):
+            try:
+                body = self._s3.get_object(Bucket=self.bucket, Key=media_key(task_id, file_name))["Body"]
+            except AWS_ERRORS as err:
+                if error_code(err) in _MISSING:
+                    raise NotFound("File not found: it is no longer in storage") from err
+                raise
             data = body.read()
         return json.loads(data)
 

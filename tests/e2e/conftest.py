@@ -75,6 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProces
             "MAX_WORKERS": "4",
             "WORKER_PROCESSES": "1",
             "SCRATCH_DIR": str(tmp_path_factory.mktemp("scratch")),
+            "STATE_DIR": str(tmp_path_factory.mktemp("state")),
         },
         log_dir=tmp_path_factory.mktemp("stack-logs"),
     )

@@ -27,6 +27,8 @@ FAKE_AWS_ENV = {
     "AWS_REGION": "us-east-1",
 }
 
+TEST_FILE_LINK_SECRET = "test-file-link-secret-0123456789abcdef"
+
 
 @dataclass
 class DeployedStack:
@@ -46,7 +48,8 @@ def deploy_stack(endpoint_url: str | None, **settings: Any) -> DeployedStack:
 
     outputs = deploy(endpoint_url, region=FAKE_AWS_ENV["AWS_REGION"])
     values = {name.lower(): value for name, value in outputs.items()}
-    values.update(aws_region=FAKE_AWS_ENV["AWS_REGION"], aws_endpoint_url=endpoint_url, **settings)
+    values.update(aws_region=FAKE_AWS_ENV["AWS_REGION"], aws_endpoint_url=endpoint_url, file_link_secret=TEST_FILE_LINK_SECRET)
+    values.update(settings)
     resolved = Settings(**values)
     return DeployedStack(resolved, AwsClients.from_settings(resolved), outputs)
 

@@ -36,7 +36,8 @@ def test_media_file_redirects_to_a_presigned_link_that_expires_with_the_task(api
     key = api.make_key("m", ["get_video"])
     task_id = finished_task(api, aws, key, "get_video", "video.mp4", b"\x00\x00\x00\x18ftypmp42")
     status = api.client.get(f"/status/{task_id}", headers=api.headers(key)).json()
-    assert status["status"] == "completed" and status["file"] == f"/files/{task_id}/video.mp4" and status["completed_time"]
+    assert status["status"] == "completed" and status["file"].startswith(f"/files/{task_id}/") and status["completed_time"]
+    assert status["file"].endswith("/video.mp4")
     r = api.client.get(status["file"], headers=api.headers(key), follow_redirects=False)
     assert r.status_code == 307
     link = urllib.parse.urlsplit(r.headers["location"])
@@ -55,9 +56,9 @@ def test_info_json_whole_filtered_and_qualities(api, aws):
     assert api.client.get(url, headers=api.headers(key)).json() == INFO
     assert api.client.get(url + "?title&duration", headers=api.headers(key)).json() == {"title": "Test clip", "duration": 20}
     q = api.client.get(url + "?qualities", headers=api.headers(key)).json()["qualities"]
-    assert list(q["audio"]) == ["a-lo", "a-hi"] and q["audio"]["a-hi"] == {"abr": 128, "acodec": "mp4a.40.2", "audio_channels": 2, "filesize": 10}
+    assert list(q["audio"]) == ["a-lo", "a-hi"] and q["audio"]["a-hi"] == {"abr": 128, "acodec": "mp4a.40.2", "audio_channels": 2, "language": None, "filesize": 10}
     assert list(q["video"]) == ["v240", "v360"]
-    assert q["video"]["v360"] == {"height": 360, "width": 640, "fps": 25, "vcodec": "avc1.4d401e", "format_note": "360p", "dynamic_range": "SDR", "filesize": None}
+    assert q["video"]["v360"] == {"height": 360, "width": 640, "fps": 25, "vcodec": "avc1.4d401e", "format_note": "360p", "dynamic_range": "SDR", "filesize": 0}
     r = api.client.get(url + "?nonexistent", headers=api.headers(key))
     assert r.status_code == 404 and "error" in r.json()
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from functions.api.deps import CallerDep, TaskServiceDep, TasksDep, require
+from functions.api.deps import CallerDep, LinksDep, TaskServiceDep, TasksDep, require
 from functions.api.routes.errors import errors
 from functions.api.schemas import (
     AudioRequest,
@@ -66,8 +66,12 @@ TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", 
     responses=errors(400, 401, 404),
     summary="A task's status; only the key that created it can read it",
 )
-def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep) -> dict[str, Any]:
-    return public_view(owned_task(tasks, caller, task_id))
+def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep, links: LinksDep) -> dict[str, Any]:
+    task = owned_task(tasks, caller, task_id)
+    view = public_view(task)
+    if "file" in view:  # a link that works without the key until the task expires
+        view["file"] = links.path(task_id, task["file_name"], int(task["expires_at"]))
+    return view
 
 
 def owned_task(tasks: Any, caller: ApiKey, task_id: str) -> dict[str, Any]:
