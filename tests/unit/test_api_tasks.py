@@ -50,7 +50,6 @@ def test_clip_times_accept_seconds_and_clock_forms(api, start, end, expected):
         {"url": "https://m.example.com/x", "start_time": "abc"},
         {"url": "https://m.example.com/x", "start_time": -5},
         {"url": "https://m.example.com/x", "output_format": "exe"},
-        {"url": "https://m.example.com/x", "unknown_field": 1},
         {"url": "ftp://m.example.com/x"},
         {"url": "file:///etc/passwd"},
         {"url": ""},
