@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from functions.api.access_log import AccessLog
 from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
 from functions.api.schemas import ErrorResponse
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for module in (tasks, keys, files, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(AccessLog)  # outermost: it sees the 413s too
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -115,13 +115,15 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Y
 MAX_KEY_LENGTH = 256
 
 
-def current_key(keys: KeysDep, api_key: Annotated[str | None, Security(api_key_header)] = None) -> ApiKey:
+def current_key(request: Request, keys: KeysDep, api_key: Annotated[str | None, Security(api_key_header)] = None) -> ApiKey:
     """The calling key's record; 401 when the header is missing or the key unknown."""
     if not api_key:
         raise Unauthorized("No API key provided")
     if len(api_key) > MAX_KEY_LENGTH:
         raise Unauthorized("Invalid API key")
-    return keys.authenticate(api_key)
+    caller = keys.authenticate(api_key)
+    request.state.key_name = caller.name  # for the access line (functions/api/access_log.py)
+    return caller
 
 
 CallerDep = Annotated[ApiKey, Depends(current_key)]

@@ -3,5 +3,7 @@
 from mangum import Mangum
 
 from functions.api.app import create_app
+from shared.logs import configure
 
+configure("api")  # JSON lines on stderr, which Lambda sends to the API's log group
 lambda_handler = Mangum(create_app(), lifespan="off")

@@ -47,8 +47,9 @@ CALLS = [
     Call("get_live_audio", "POST", "/get_live_audio", {"url": URL, "duration": 5}, DB | {"sqs"}, 200),
     Call("get_info", "POST", "/get_info", {"url": URL}, DB | {"sqs"}, 200),
     Call("status", "GET", "/status/{video}", None, DB, 200),
-    # A presigned link is computed locally: S3 is not asked.
-    Call("media_file", "GET", "/files/{video}/video.mp4", None, DB, 307),
+    # The presigned link is computed locally, but S3 is asked whether the file is still there (gone: 404, not a
+    # redirect to a 404 in storage's own XML).
+    Call("media_file", "GET", "/files/{video}/video.mp4", None, DB | {"s3"}, 307),
     Call("info_json", "GET", "/files/{info}/info.json", None, DB | {"s3"}, 200),
 ]
 SUBMISSIONS = {"get_video", "get_audio", "get_live_video", "get_live_audio", "get_info"}

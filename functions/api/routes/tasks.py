@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from functions.api.deps import CallerDep, LinksDep, TaskServiceDep, TasksDep, require
 from functions.api.routes.errors import errors
@@ -26,34 +26,36 @@ router = APIRouter(tags=["tasks"])
 SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
-def _submit(service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
+def _submit(request: Request, service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
     params = body.model_dump(exclude={"url"})
-    return TaskCreated(task_id=service.submit(caller, task_type, body.url, params))
+    task_id = service.submit(caller, task_type, body.url, params)
+    request.state.task_id = task_id  # for the access line
+    return TaskCreated(task_id=task_id)
 
 
 @router.post("/get_video", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download a video (or a clip of it)")
-def get_video(body: VideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_video"))]) -> TaskCreated:
-    return _submit(service, caller, "get_video", body)
+def get_video(request: Request, body: VideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_video"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_video", body)
 
 
 @router.post("/get_audio", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download audio (or a clip of it)")
-def get_audio(body: AudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_audio"))]) -> TaskCreated:
-    return _submit(service, caller, "get_audio", body)
+def get_audio(request: Request, body: AudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_audio"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_audio", body)
 
 
 @router.post("/get_live_video", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Record a live stream's video")
-def get_live_video(body: LiveVideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_video"))]) -> TaskCreated:
-    return _submit(service, caller, "get_live_video", body)
+def get_live_video(request: Request, body: LiveVideoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_video"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_live_video", body)
 
 
 @router.post("/get_live_audio", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Record a live stream's audio")
-def get_live_audio(body: LiveAudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_audio"))]) -> TaskCreated:
-    return _submit(service, caller, "get_live_audio", body)
+def get_live_audio(request: Request, body: LiveAudioRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_live_audio"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_live_audio", body)
 
 
 @router.post("/get_info", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Fetch the media's yt-dlp info as info.json")
-def get_info(body: InfoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_info"))]) -> TaskCreated:
-    return _submit(service, caller, "get_info", body)
+def get_info(request: Request, body: InfoRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_info"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_info", body)
 
 
 TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", max_length=64)]
