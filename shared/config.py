@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     shutdown_grace: int = Field(30, ge=0, description="Seconds running jobs get to finish after SIGTERM.")
     visibility_timeout: int = Field(60, ge=10, description="Seconds a received job stays hidden; the worker extends it while a job runs.")
     max_attempts: int = Field(3, ge=1, description="Deliveries of one job before the task fails (the queue's maxReceiveCount).")
+    waiting_timeout: int = Field(86400, ge=60, description="Seconds a task may stay unfinished without a live worker before the cleanup fails it (a lost job).")
+    job_disk_limit: int | None = Field(None, ge=1, description="Bytes of scratch disk one job may use (default: the free space shared by MAX_WORKERS).")
     scratch_dir: str = Field("/tmp/ytdlp-worker", description="Parent folder of the per-job scratch folders.")
     socket_timeout: float = Field(20, gt=0)
     max_filesize: int = Field(4 * 1024**3, ge=1, description="Largest output a job may produce, in bytes (default 4 GiB).")

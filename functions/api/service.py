@@ -54,7 +54,7 @@ class TaskService:
         for _ in range(3):
             task_id = new_task_id()
             try:
-                self._tasks.create(task_id, caller.key_hash, task_type, url, params)
+                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout)
                 return task_id
             except Conflict:  # 95 random bits: practically never, but never overwrite a task
                 continue

@@ -20,12 +20,15 @@ logging.getLogger().setLevel(logging.INFO)
 def build_service(settings: Settings, clients: AwsClients | None = None) -> CleanupService:
     clients = clients or AwsClients.from_settings(settings)
     dead_letters = JobQueue(clients.sqs, settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None
+    jobs = JobQueue(clients.sqs, settings.jobs_queue_url) if settings.jobs_queue_url else None
     return CleanupService(
         TaskStore(clients.dynamodb, settings.tasks_table),
         MediaStore(clients.s3, settings.media_bucket),
         dead_letters,
         settings.task_ttl_seconds,
         settings.max_attempts,
+        jobs=jobs,
+        waiting_seconds=settings.waiting_timeout,
     )
 
 
