@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     media_bucket: str = "ytdlp-media"
     keys_kms_key_id: str = "alias/ytdlp-api-keys"
 
+    stack_name: str = Field("local", description="The stack's name: the Stack dimension of the metrics (shared/metrics.py).")
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
     aws_endpoint_url: str | None = Field(None, description="Emulator endpoint; unset in AWS. boto3 reads it itself too.")
 

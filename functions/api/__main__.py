@@ -2,12 +2,14 @@
 
 import uvicorn
 
+from shared import logs
 from shared.config import get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    uvicorn.run("functions.api.app:create_app", factory=True, host="127.0.0.1", port=settings.port, log_level="info", access_log=False)
+    logs.configure("api")  # JSON lines like the worker's; uvicorn's own loggers pass through the same handler
+    uvicorn.run("functions.api.app:create_app", factory=True, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,25 @@ from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
 from functions.api.schemas import ErrorResponse
 from functions.api.routes import files, health, keys, tasks
+from shared import logs
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class LogContext:
+    """Gives each request its own log context (task_id and key_name are bound into it as they become known)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            logs.new_context()
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -38,6 +51,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for module in (tasks, keys, files, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(LogContext)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from functions.api.service import KeyService, TaskService
 from shared.aws import AwsClients
+from shared import logs
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.stores.keys import ApiKey, KeyStore
@@ -109,7 +110,9 @@ def current_key(keys: KeysDep, api_key: Annotated[str | None, Security(api_key_h
         raise Unauthorized("No API key provided")
     if len(api_key) > MAX_KEY_LENGTH:
         raise Unauthorized("Invalid API key")
-    return keys.authenticate(api_key)
+    caller = keys.authenticate(api_key)
+    logs.bind(key_name=caller.name)  # the key's name, never the key
+    return caller
 
 
 CallerDep = Annotated[ApiKey, Depends(current_key)]

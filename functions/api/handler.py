@@ -3,5 +3,7 @@
 from mangum import Mangum
 
 from functions.api.app import create_app
+from shared import logs
 
+logs.configure("api")  # JSON lines like the worker's; Lambda sends stderr to the function's log group
 lambda_handler = Mangum(create_app(), lifespan="off")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared import logs
 from shared.config import Settings
 from shared.errors import Conflict, Forbidden, ServiceError
 from shared.models import new_task_id
@@ -34,6 +35,7 @@ class TaskService:
         slot, taken_at = self._limits.acquire(caller.key_hash, self._settings.request_limit, window)
         try:
             task_id = self._store(caller, task_type, url, params)
+            logs.bind(task_id=task_id)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
             raise

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared import logs
+from shared import logs, metrics
 from functions.worker.heartbeat import heartbeat_timeouts
 from functions.worker.jobs.child import ForkserverLauncher
 from functions.worker.jobs.scratch import Scratch
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 _MAX_RECEIVE_BACKOFF = 30.0
 _SETTLE_AFTER_ABORT = 60.0
 _HEALTH_INTERVAL = 30.0
+# Job outcomes counted as metrics (YtdlpHost namespace); duplicates and put-offs are not jobs run.
+_OUTCOME_METRICS = {
+    "completed": "JobsCompleted",
+    "failed": "JobsFailed",
+    "timed_out": "JobsTimedOut",
+    "retry": "JobsRetried",
+    "handed_back": "JobsHandedBack",
+}
 
 
 @dataclass
@@ -252,6 +260,8 @@ class Worker:
         try:
             outcome = self._service.process(job)
             log.debug("message handled", extra={"task_id": job.task_id, "outcome": outcome.value})
+            if outcome.value in _OUTCOME_METRICS:
+                metrics.emit({_OUTCOME_METRICS[outcome.value]: 1}, self._settings.stack_name)
         except Exception:
             log.exception("job crashed the handler; its message will come back", extra={"task_id": job.task_id})
         finally:
