@@ -64,18 +64,20 @@ class AwsClients:
 
     SERVICES = ("dynamodb", "sqs", "s3", "kms", "secretsmanager")
 
-    def __init__(self, settings: Settings | None = None, *, sqs_read_timeout: float = 10, **clients: Any) -> None:
+    def __init__(self, settings: Settings | None = None, *, sqs_read_timeout: float = 10, timeouts: dict[str, float] | None = None, **clients: Any) -> None:
         unknown = set(clients) - set(self.SERVICES)
         if unknown:
             raise TypeError(f"unknown AWS clients: {sorted(unknown)}")
         self._settings = settings
         self._clients = dict(clients)
         self._config: dict[str, dict[str, Any]] = {"sqs": {"read_timeout": sqs_read_timeout}, "s3": {"read_timeout": 60}}
+        if timeouts:  # one set of timeouts for every service (e.g. the worker's heartbeat clients)
+            self._config = {service: dict(timeouts) for service in self.SERVICES}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, sqs_read_timeout: float = 10) -> "AwsClients":
-        return cls(settings, sqs_read_timeout=sqs_read_timeout)
+    def from_settings(cls, settings: Settings, *, sqs_read_timeout: float = 10, timeouts: dict[str, float] | None = None) -> "AwsClients":
+        return cls(settings, sqs_read_timeout=sqs_read_timeout, timeouts=timeouts)
 
     def get(self, service: str) -> Any:
         with self._lock:

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     media_bucket: str = "ytdlp-media"
     keys_kms_key_id: str = "alias/ytdlp-api-keys"
 
+    stack_name: str = Field("local", description="The stack's name: the Stack dimension of the metrics (shared/metrics.py).")
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
     aws_endpoint_url: str | None = Field(None, description="Emulator endpoint; unset in AWS. boto3 reads it itself too.")
 
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     shutdown_grace: int = Field(30, ge=0, description="Seconds running jobs get to finish after SIGTERM.")
     visibility_timeout: int = Field(60, ge=10, description="Seconds a received job stays hidden; the worker extends it while a job runs.")
     max_attempts: int = Field(3, ge=1, description="Deliveries of one job before the task fails (the queue's maxReceiveCount).")
+    waiting_timeout: int = Field(86400, ge=60, description="Seconds a task may stay unfinished without a live worker before the cleanup fails it (a lost job).")
+    job_disk_limit: int | None = Field(None, ge=1, description="Bytes of scratch disk one job may use (default: the free space shared by MAX_WORKERS).")
     scratch_dir: str = Field("/tmp/ytdlp-worker", description="Parent folder of the per-job scratch folders.")
     socket_timeout: float = Field(20, gt=0)
     max_filesize: int = Field(4 * 1024**3, ge=1, description="Largest output a job may produce, in bytes (default 4 GiB).")

@@ -9,8 +9,26 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
+
+# Fields every log line of the current request carries (task_id, key_name). One dict per request, changed in
+# place, so that what a dependency binds on one thread shows in the lines the route logs on another.
+_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
+
+
+def new_context() -> None:
+    """Start a fresh set of context fields (at the start of each request)."""
+    _context.set({})
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to every later log line of the current request (no-op outside one)."""
+    context = _context.get()
+    if context is not None:
+        context.update(fields)
+
 
 # Attributes every LogRecord has; anything else came from `extra`.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -31,6 +49,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        data.update(_context.get() or {})
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
                 data[name] = value

@@ -2,14 +2,14 @@
 
 import uvicorn
 
+from shared import logs
 from shared.config import get_settings
-from shared.logs import configure
 
 
 def main() -> None:
     settings = get_settings()
-    configure("api")  # JSON lines, as the worker writes them (uvicorn keeps its own for start and stop)
-    uvicorn.run("functions.api.app:create_app", factory=True, host="127.0.0.1", port=settings.port, log_level="info", access_log=False)
+    logs.configure("api")  # JSON lines like the worker's; uvicorn's own loggers pass through the same handler
+    uvicorn.run("functions.api.app:create_app", factory=True, host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

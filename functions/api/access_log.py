@@ -10,6 +10,8 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
+from shared import logs
+
 log = logging.getLogger("functions.api.access")
 
 Scope = dict[str, Any]
@@ -27,6 +29,7 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        logs.new_context()  # this request's log fields (task_id, key_name), bound as they become known
         started = time.perf_counter()
         status = 500
 

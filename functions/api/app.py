@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 
+
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     """Build the app; clients are built lazily on the first request that needs them."""
     app = FastAPI(

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader
 from functions.api.links import FileLinks
 from functions.api.service import KeyService, TaskService
 from shared.aws import AwsClients
+from shared import logs
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.secrets import SecretSource
@@ -123,6 +124,7 @@ def current_key(request: Request, keys: KeysDep, api_key: Annotated[str | None, 
         raise Unauthorized("Invalid API key")
     caller = keys.authenticate(api_key)
     request.state.key_name = caller.name  # for the access line (functions/api/access_log.py)
+    logs.bind(key_name=caller.name)  # the key's name, never the key
     return caller
 
 

@@ -3,7 +3,7 @@
 from mangum import Mangum
 
 from functions.api.app import create_app
-from shared.logs import configure
+from shared import logs
 
-configure("api")  # JSON lines on stderr, which Lambda sends to the API's log group
+logs.configure("api")  # JSON lines like the worker's; Lambda sends stderr to the function's log group
 lambda_handler = Mangum(create_app(), lifespan="off")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared import logs
 from shared.config import Settings
 from shared.errors import BadRequest, Conflict, Forbidden, ServiceError
 from shared.models import new_task_id
@@ -38,6 +39,7 @@ class TaskService:
             if not self._settings.allow_private_networks:
                 check_host(host, port, self._resolver)
             task_id = self._store(caller, task_type, url, params)
+            logs.bind(task_id=task_id)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
             raise
@@ -66,7 +68,7 @@ class TaskService:
         for _ in range(3):
             task_id = new_task_id()
             try:
-                self._tasks.create(task_id, caller.key_hash, task_type, url, params)
+                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout)
                 return task_id
             except Conflict:  # 95 random bits: practically never, but never overwrite a task
                 continue

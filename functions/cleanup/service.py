@@ -1,4 +1,6 @@
-"""Removes finished tasks whose time is up (item and files), and fails tasks whose job died in the dead-letter queue."""
+"""Housekeeping: removes finished tasks whose time is up (item and files), fails tasks nobody runs any more
+(their job reached the dead-letter queue, or they waited past WAITING_TIMEOUT), and never fails a task that a
+live worker still holds: a dead-letter message whose task has an unexpired lease goes back to the jobs queue."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ from dataclasses import dataclass
 
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
+from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
+
+_STORE_ERRORS = (Unavailable, *AWS_ERRORS)
 
 
 @dataclass
@@ -20,22 +25,42 @@ class CleanupReport:
     tasks_removed: int = 0
     files_removed: int = 0
     dead_jobs_failed: int = 0
+    dead_jobs_redriven: int = 0
+    waiting_tasks_failed: int = 0
+    errors: int = 0
+
+
+def holds_live_lease(task: dict, now: float) -> bool:
+    """True while a worker runs the task under an unexpired lease."""
+    return task.get("status") == TaskStatus.PROCESSING.value and bool(task.get("lease_owner")) and float(task.get("lease_until") or 0) > now
 
 
 class CleanupService:
     """One pass of housekeeping; safe to run from several places at once (every step is idempotent)."""
 
-    def __init__(self, tasks: TaskStore, media: MediaStore, dead_letters: JobQueue | None, ttl_seconds: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        tasks: TaskStore,
+        media: MediaStore,
+        dead_letters: JobQueue | None,
+        ttl_seconds: int,
+        max_attempts: int,
+        jobs: JobQueue | None = None,
+        waiting_seconds: int = 86400,
+    ) -> None:
         self._tasks = tasks
         self._media = media
         self._dead_letters = dead_letters
+        self._jobs = jobs
         self._ttl = ttl_seconds
         self._max_attempts = max_attempts
+        self._waiting = waiting_seconds
 
     def run(self, now: float | None = None, max_batches: int = 50) -> CleanupReport:
         report = CleanupReport()
-        self._fail_dead_jobs(report)
-        self._remove_expired(report, now if now is not None else time.time(), max_batches)
+        now = now if now is not None else time.time()
+        self._settle_dead_jobs(report, now)
+        self._remove_expired(report, now, max_batches)
         return report
 
     def _remove_expired(self, report: CleanupReport, now: float, max_batches: int) -> None:
@@ -45,15 +70,34 @@ class CleanupService:
                 return
             for task_id in expired:
                 try:
+                    task = self._tasks.get(task_id, now=now)
+                    if task is not None and task.get("status") not in FINISHED_STATUSES:
+                        self._check_unfinished(report, task, now)
+                        continue
                     # Files first: if this fails the item stays and the next pass tries again.
                     report.files_removed += self._media.delete_task_files(task_id)
                     self._tasks.delete(task_id)
                     report.tasks_removed += 1
-                except (Unavailable, *AWS_ERRORS):
+                except _STORE_ERRORS:
+                    report.errors += 1
                     log.warning("could not remove task, will retry", extra={"task_id": task_id}, exc_info=True)
                     return
 
-    def _fail_dead_jobs(self, report: CleanupReport) -> None:
+    def _check_unfinished(self, report: CleanupReport, task: dict, now: float) -> None:
+        """A task past its waiting deadline: running -> look again later; otherwise its job is lost -> fail it."""
+        task_id = task["task_id"]
+        if holds_live_lease(task, now):
+            self._tasks.postpone_check(task_id, float(task["lease_until"]) + self._waiting)
+            return
+        hours = self._waiting / 3600
+        error = f"the job did not start within {hours:g} hours (its queue message was lost); submit it again"
+        if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
+            report.waiting_tasks_failed += 1
+            log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
+        else:  # started or finished meanwhile: look again after another waiting period
+            self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _settle_dead_jobs(self, report: CleanupReport, now: float) -> None:
         if self._dead_letters is None:
             return
         for _ in range(10):
@@ -61,12 +105,24 @@ class CleanupService:
             if not jobs:
                 return
             for job in jobs:
-                if job.task_id:
-                    task = self._tasks.get(job.task_id)
-                    if task is not None and task["status"] not in ("completed", "error"):
-                        last = task.get("last_error") or "the worker stopped while running it"
-                        attempts = max(int(task.get("attempts", 0)), self._max_attempts)
-                        if self._tasks.fail(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl):
-                            report.dead_jobs_failed += 1
-                            log.info("dead job failed", extra={"task_id": job.task_id})
-                self._dead_letters.delete(job)
+                try:
+                    self._settle_dead_job(report, job, now)
+                except _STORE_ERRORS:
+                    report.errors += 1  # the message reappears in the dead-letter queue for the next pass
+                    log.warning("could not settle a dead job, will retry", extra={"task_id": job.task_id}, exc_info=True)
+
+    def _settle_dead_job(self, report: CleanupReport, job, now: float) -> None:
+        task = self._tasks.get(job.task_id, now=now) if job.task_id else None
+        if task is not None and holds_live_lease(task, now) and self._jobs is not None:
+            # Redelivered too often while a live worker runs it (hiccups, not failures): keep it, never fail it.
+            self._dead_letters.redrive(job, self._jobs)  # type: ignore[union-attr]
+            report.dead_jobs_redriven += 1
+            log.info("dead job re-driven: its task is still running", extra={"task_id": job.task_id})
+            return
+        if task is not None and task["status"] not in FINISHED_STATUSES:
+            last = task.get("last_error") or "the worker stopped while running it"
+            attempts = max(int(task.get("attempts", 0)), self._max_attempts)
+            if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
+                report.dead_jobs_failed += 1
+                log.info("dead job failed", extra={"task_id": job.task_id})
+        self._dead_letters.delete(job)  # type: ignore[union-attr]

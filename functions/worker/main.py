@@ -2,7 +2,8 @@
 child does the work), keep running jobs' messages and leases alive, and stop cleanly on SIGTERM/SIGINT.
 
 Threads: the receiver (long polls only while a slot is free, so it never holds a message it cannot start),
-one per running job (service.process), the heartbeat (every VISIBILITY_TIMEOUT/3), and the main thread, which
+one per running job (service.process), the heartbeat (every VISIBILITY_TIMEOUT/3; each job renewed on its own
+pool thread with short-timeout clients, see heartbeat.py), and the main thread, which
 waits for a stop and then shuts down: running jobs get SHUTDOWN_GRACE seconds to finish, the rest are killed,
 their tasks released and their messages made visible at once, and the process exits 0. A receive still in
 flight at exit is abandoned: whatever it brings back reappears after the queue's visibility timeout.
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared import logs
+from shared import logs, metrics
+from functions.worker.heartbeat import heartbeat_timeouts
 from functions.worker.jobs.child import ForkserverLauncher
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.service import STORE_ERRORS, JobService
@@ -35,6 +37,14 @@ log = logging.getLogger(__name__)
 _MAX_RECEIVE_BACKOFF = 30.0
 _SETTLE_AFTER_ABORT = 60.0
 _HEALTH_INTERVAL = 30.0
+# Job outcomes counted as metrics (YtdlpHost namespace); duplicates and put-offs are not jobs run.
+_OUTCOME_METRICS = {
+    "completed": "JobsCompleted",
+    "failed": "JobsFailed",
+    "timed_out": "JobsTimedOut",
+    "retry": "JobsRetried",
+    "handed_back": "JobsHandedBack",
+}
 
 
 @dataclass
@@ -250,6 +260,8 @@ class Worker:
         try:
             outcome = self._service.process(job)
             log.debug("message handled", extra={"task_id": job.task_id, "outcome": outcome.value})
+            if outcome.value in _OUTCOME_METRICS:
+                metrics.emit({_OUTCOME_METRICS[outcome.value]: 1}, self._settings.stack_name)
         except Exception:
             log.exception("job crashed the handler; its message will come back", extra={"task_id": job.task_id})
         finally:
@@ -261,7 +273,7 @@ class Worker:
     def _hand_back(self, jobs: list[Job]) -> None:
         for job in jobs:
             try:
-                self._queue.extend(job, 0)
+                self._queue.put_off(job, 0)  # never started: no attempt used
             except STORE_ERRORS as err:
                 log.warning("could not hand back a message", extra={"task_id": job.task_id, "error": str(err)})
 
@@ -306,7 +318,17 @@ def main(stop_policy: StopPolicy | None = None) -> int:
     launcher = ForkserverLauncher()
     launcher.warm_up()
     queue = JobQueue(clients.sqs, settings.jobs_queue_url)
-    service = JobService(settings, TaskStore(clients.dynamodb, settings.tasks_table), queue, launcher, scratch, worker_id)
+    beat = AwsClients.from_settings(settings, timeouts=heartbeat_timeouts(settings.visibility_timeout))
+    service = JobService(
+        settings,
+        TaskStore(clients.dynamodb, settings.tasks_table),
+        queue,
+        launcher,
+        scratch,
+        worker_id,
+        heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
+        heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
+    )
     worker = Worker(settings, queue, service, stop_policy=stop_policy, health_file=Path(settings.scratch_dir) / "alive")
     worker.install_signal_handlers()
     try:

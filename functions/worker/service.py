@@ -1,9 +1,15 @@
 """One message, start to end: read the task, skip duplicates, claim it, run its child, settle task and message.
 
-Claims: the task's lease holder is `<worker id>/<message id>`. A message for a task that is finished, or that
-another holder is processing under a live lease, starts no second download: a *different* message (a duplicate
-send) is deleted, since the holder's own message still guarantees a retry if it dies; a redelivery of the
-holder's *own* message is left hidden until that lease would have run out.
+Claims: the task's lease holder is `<worker id>/<job id>` (the job id travels in the message and survives
+put-offs). A message for a task that is finished, or that another holder is processing under a live lease,
+starts no second download: a *different* job (a duplicate send) is deleted, since the holder's own message still
+guarantees a retry if it dies; a redelivery of the holder's *own* job is put off until that lease would have run
+out.
+
+Put-offs: a redelivery that is not a failure (the holder is alive, the claim was refused, the task store is down,
+the worker is shutting down) sends a fresh copy of the job and deletes the old message, so SQS's receive count,
+which sends a message to the dead-letter queue, only counts real attempts. A shutdown also gives the task's
+attempt back.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from functions.worker.heartbeat import Heartbeat
 from functions.worker.jobs.child import JobProcess, Launcher
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
@@ -65,7 +72,7 @@ def triage(task: Mapping[str, Any] | None, job: Job, holder: str, now: float) ->
     owner = str(task.get("lease_owner") or "")
     until = float(task.get("lease_until") or 0)
     if task.get("status") == TaskStatus.PROCESSING.value and until > now and owner and owner != holder:
-        if owner.rsplit("/", 1)[-1] == job.message_id:
+        if owner.rsplit("/", 1)[-1] == job.ident:
             return Triage(Action.LEAVE, "redelivered while its holder runs it", delay=max(1, math.ceil(until - now) + 1))
         return Triage(Action.DELETE, "duplicate message of a task another worker is running")
     return Triage(Action.CLAIM, "ready")
@@ -82,6 +89,7 @@ class RunningJob:
     process: JobProcess | None = None
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
+    message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -152,6 +160,8 @@ class JobService:
         registry: Registry | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Any] = time.sleep,
+        heartbeat_tasks: TaskStore | None = None,
+        heartbeat_queue: JobQueue | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -162,6 +172,10 @@ class JobService:
         self.registry = registry or Registry()
         self._clock = clock
         self._sleep = sleep
+        # The heartbeat's stores may use clients with shorter timeouts than the settling calls.
+        self._beat_tasks = heartbeat_tasks or tasks
+        self._beat_queue = heartbeat_queue or queue
+        self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
 
     # -- one message
@@ -173,7 +187,7 @@ class JobService:
             log.warning("malformed message dropped", extra=extra)
             self._settle("delete malformed message", lambda: self._queue.delete(job))
             return Outcome.DROPPED
-        holder = f"{self.worker_id}/{job.message_id}"
+        holder = f"{self.worker_id}/{job.ident}"
         entry, created = self.registry.reserve(job, holder)
         if not created:
             return self._local_duplicate(entry, job, extra)
@@ -184,9 +198,17 @@ class JobService:
             self._scratch.remove_job_dir(job.task_id)
 
     def _local_duplicate(self, entry: RunningJob, job: Job, extra: dict[str, Any]) -> Outcome:
-        if entry.job.message_id == job.message_id:
+        if entry.job.ident == job.ident:
+            if job.receive_count > 1:
+                # A hiccup let the message reappear: start it afresh so the hiccup costs no attempt.
+                log.info("message redelivered while this worker runs it; put off", extra=extra)
+                with entry.beat_lock:
+                    done = self._settle("put off", lambda: self._queue.put_off(job, self._settings.visibility_timeout))
+                    if done is not None or not entry.message_gone:
+                        entry.job, entry.message_gone = job, done is not None
+                return Outcome.DUPLICATE
             with entry.beat_lock:
-                entry.job = job  # the newest receipt handle is the one SQS honours
+                entry.job, entry.message_gone = job, False  # the newest receipt handle is the one SQS honours
             log.info("message redelivered while this worker runs it", extra=extra)
         else:
             log.info("duplicate message deleted (this worker runs the task)", extra=extra)
@@ -203,19 +225,19 @@ class JobService:
                 if claimed is None:  # someone else got there between our read and our claim
                     decision = triage(self._tasks.get(job.task_id), job, entry.holder, self._clock())
                     if decision.action is Action.CLAIM:
-                        decision = Triage(Action.LEAVE, "claim refused", delay=self._backoff(job.receive_count))
+                        decision = Triage(Action.LEAVE, "claim refused", delay=self._backoff(1))
         except STORE_ERRORS as err:
-            # The task store is down: let the message come back later (after max receives it goes to the DLQ).
-            delay = self._backoff(job.receive_count)
-            log.warning("task store unavailable, message left for later", extra={**extra, "error": str(err), "retry_in": delay})
-            self._settle("back off", lambda: self._queue.extend(job, delay))
+            # The task store is down: the job comes back later, without using up an attempt.
+            delay = self._backoff(1)
+            log.warning("task store unavailable, message put off", extra={**extra, "error": str(err), "retry_in": delay})
+            self._settle("back off", lambda: self._queue.put_off(job, delay))
             return Outcome.RETRY
         if claimed is None:
             log.info("message not run", extra={**extra, "action": decision.action.value, "reason": decision.reason})
             if decision.action is Action.DELETE:
                 self._settle("delete", lambda: self._queue.delete(job))
             else:
-                self._settle("leave", lambda: self._queue.extend(job, decision.delay))
+                self._settle("put off", lambda: self._queue.put_off(job, decision.delay))
             return Outcome.DUPLICATE
         return self._run_claimed(entry, claimed, extra)
 
@@ -294,7 +316,8 @@ class JobService:
             if task is not None and task.get("status") not in FINISHED_STATUSES:
                 log.warning("task taken over by another holder; its message is left to it", extra=extra)
                 return False
-        self._settle("delete message", lambda: self._queue.delete(entry.job))
+        if not entry.message_gone:  # else the fresh copy comes back, finds the task finished and is deleted
+            self._settle("delete message", lambda: self._queue.delete(entry.job))
         return True
 
     def _retry_or_fail(self, entry: RunningJob, attempts: int, error: str, extra: dict[str, Any]) -> Outcome:
@@ -309,7 +332,8 @@ class JobService:
     def _hand_back(self, entry: RunningJob, extra: dict[str, Any]) -> Outcome:
         log.info("job handed back for another worker", extra=extra)
         self._settle("release task", lambda: self._tasks.release(entry.task_id, entry.holder))
-        self._settle("hand back message", lambda: self._queue.extend(entry.job, 0))
+        if not entry.message_gone:
+            self._settle("hand back message", lambda: self._queue.put_off(entry.job, 0))
         return Outcome.HANDED_BACK
 
     def _settle(self, what: str, call: Callable[[], Any]) -> Any:
@@ -331,20 +355,24 @@ class JobService:
     # -- called by the loop
 
     def keep_alive(self) -> None:
-        """Heartbeat: renew the lease and extend the message of every running job."""
-        for entry in self.registry.snapshot():
-            with entry.beat_lock:
-                if not entry.active or entry.abort_reason is not None:
-                    continue
-                try:
-                    owned = self._tasks.renew_lease(entry.task_id, entry.holder, self._settings.visibility_timeout)
-                    if owned:
-                        self._queue.extend(entry.job, self._settings.visibility_timeout)
-                except STORE_ERRORS as err:
-                    log.warning("heartbeat failed, will retry", extra={"task_id": entry.task_id, "error": str(err)})
-                    continue
-            if not owned:
-                entry.abort("lease_lost")
+        """Heartbeat: renew the lease and extend the message of every running job, each on its own thread."""
+        timeout = max(1.0, self._settings.heartbeat_interval)
+        self._heartbeat.beat(self.registry.snapshot(), self._keep_one_alive, key=lambda e: e.task_id, timeout=timeout)
+
+    def _keep_one_alive(self, entry: RunningJob) -> None:
+        with entry.beat_lock:
+            if not entry.active or entry.abort_reason is not None:
+                return
+            try:
+                owned = self._beat_tasks.renew_lease(entry.task_id, entry.holder, self._settings.visibility_timeout)
+                if owned and not entry.message_gone:
+                    if self._beat_queue.extend(entry.job, self._settings.visibility_timeout) is False:
+                        entry.message_gone = True  # put off by another worker; its fresh copy comes back to us
+            except STORE_ERRORS as err:
+                log.warning("heartbeat failed, will retry", extra={"task_id": entry.task_id, "error": str(err)})
+                return
+        if not owned:
+            entry.abort("lease_lost")
 
     def abort_all(self, reason: str) -> int:
         """Stop every running job for `reason`; returns how many."""

@@ -27,8 +27,13 @@ class TaskStore:
 
     # -- API side
 
-    def create(self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Store a new waiting task; Conflict if the id is taken."""
+    def create(self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], waiting_seconds: int | None = None) -> dict[str, Any]:
+        """Store a new waiting task; Conflict if the id is taken.
+
+        With `waiting_seconds`, the task is due for the cleanup's look that long after it was made: by then it
+        has finished, or it is running under a live lease, or its job was lost and the cleanup fails it.
+        """
+        now = time.time()
         item = {
             "task_id": {"S": task_id},
             "owner": {"S": owner},
@@ -36,9 +41,12 @@ class TaskStore:
             "task_type": {"S": task_type},
             "url": {"S": url},
             "params": {"S": json.dumps(params)},
-            "created_at": {"N": repr(time.time())},
+            "created_at": {"N": repr(now)},
             "attempts": {"N": "0"},
         }
+        if waiting_seconds is not None:
+            item["expires_at"] = {"N": str(int(now + waiting_seconds))}
+            item["gc"] = {"S": "1"}
         with unavailable_on_failure("The task store"):
             try:
                 self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
@@ -55,8 +63,10 @@ class TaskStore:
         if not item:
             return None
         task = _decode(item)
-        # DynamoDB's TTL deletes lazily; an expired task is already gone as far as clients can tell.
-        if task.get("expires_at") is not None and task["expires_at"] <= (now if now is not None else time.time()):
+        # DynamoDB's TTL deletes lazily; an expired finished task is already gone as far as clients can tell.
+        # (An unfinished one past its waiting deadline stays visible until the cleanup fails it.)
+        finished = task.get("status") in (TaskStatus.COMPLETED.value, TaskStatus.ERROR.value)
+        if finished and task.get("expires_at") is not None and task["expires_at"] <= (now if now is not None else time.time()):
             return None
         return task
 
@@ -114,12 +124,19 @@ class TaskStore:
         return self._finish(task_id, TaskStatus.ERROR, ttl_seconds, worker_id, error=error)
 
     def release(self, task_id: str, worker_id: str) -> None:
-        """Give a processing task back (status waiting, no lease), e.g. on shutdown, so another worker starts it."""
+        """Give a processing task back (status waiting, no lease), e.g. on shutdown, so another worker starts it;
+        the attempt its claim counted is given back too (a shutdown is not a failure of the job)."""
         self._update_if(
             task_id,
-            "SET #s = :waiting REMOVE lease_owner, lease_until, progress",
-            "lease_owner = :w AND #s = :processing",
-            {":w": {"S": worker_id}, ":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+            "SET #s = :waiting ADD attempts :minus REMOVE lease_owner, lease_until, progress",
+            "lease_owner = :w AND #s = :processing AND attempts > :zero",
+            {
+                ":w": {"S": worker_id},
+                ":waiting": {"S": TaskStatus.WAITING.value},
+                ":processing": {"S": TaskStatus.PROCESSING.value},
+                ":minus": {"N": "-1"},
+                ":zero": {"N": "0"},
+            },
         )
 
     def requeue(self, task_id: str, worker_id: str, error: str) -> bool:
@@ -139,7 +156,8 @@ class TaskStore:
     # -- cleanup side
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
-        """Ids of finished tasks whose time is up, oldest first (from the sparse by-expiry index, not a scan)."""
+        """Ids of tasks whose time is up, oldest first (from the sparse by-expiry index, not a scan): finished tasks
+        to remove, and unfinished ones past their waiting deadline to check."""
         with unavailable_on_failure("The task store"):
             page = self._db.query(
                 TableName=self._table,
@@ -149,6 +167,35 @@ class TaskStore:
                 Limit=limit,
             )
         return [i["task_id"]["S"] for i in page.get("Items", [])]
+
+    def fail_unstarted(self, task_id: str, error: str, ttl_seconds: int, now: float | None = None) -> bool:
+        """Fail a task nobody runs (waiting, or processing under a lapsed lease); False when it is finished or held."""
+        now = now if now is not None else time.time()
+        return self._update_if(
+            task_id,
+            "SET #s = :error, #e = :e, completed_time = :done, expires_at = :exp, gc = :gc REMOVE lease_owner, lease_until, progress",
+            "#s = :waiting OR (#s = :processing AND (attribute_not_exists(lease_until) OR lease_until < :now))",
+            {
+                ":error": {"S": TaskStatus.ERROR.value},
+                ":e": {"S": error},
+                ":done": {"S": now_iso()},
+                ":exp": {"N": str(int(now + ttl_seconds))},
+                ":gc": {"S": "1"},
+                ":waiting": {"S": TaskStatus.WAITING.value},
+                ":processing": {"S": TaskStatus.PROCESSING.value},
+                ":now": {"N": repr(now)},
+            },
+            {"#s": "status", "#e": "error"},
+        )
+
+    def postpone_check(self, task_id: str, until: float) -> bool:
+        """Move an unfinished task's cleanup check to `until` (it is running under a live lease)."""
+        return self._update_if(
+            task_id,
+            "SET expires_at = :exp",
+            "#s IN (:waiting, :processing)",
+            {":exp": {"N": str(int(until))}, ":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+        )
 
     def _finish(self, task_id: str, status: TaskStatus, ttl_seconds: int, worker_id: str | None, **fields: str) -> bool:
         now = time.time()

@@ -305,7 +305,7 @@ def test_deploy_media_bucket_is_private_and_expires_task_files(deployed: Deploye
     assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert rules["expire-task-files"]["Filter"] == {"Prefix": "tasks/"}
-    assert rules["expire-task-files"]["Expiration"] == {"Days": 1}
+    assert rules["expire-task-files"]["Expiration"] == {"Days": 8}
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     s3.put_object(Bucket=bucket, Key="tasks/t-1/video.mp4", Body=b"media")
 

@@ -133,3 +133,51 @@ def test_worker_errors_messages_carry_no_traceback_or_boilerplate():
     assert not text.startswith("ERROR")
     assert "\n" not in readable(ValueError("line one\nline two"))
     assert len(readable(ValueError("x" * 5000))) <= 500
+
+
+# -- out of disk space (issue 9: a permanent error for that job only)
+
+
+def test_worker_errors_out_of_space_is_permanent_for_the_job_that_used_its_share():
+    import errno
+
+    from functions.worker.download.errors import classify
+
+    full = DownloadError("ERROR: unable to write data", exc_info=(OSError, OSError(errno.ENOSPC, "No space left on device"), None))
+    failure = classify(full, used=10 * 1024**3, budget=10 * 1024**3)
+    assert failure.permanent and "disk space" in failure.message and "10.0 GiB" in failure.message
+
+
+def test_worker_errors_out_of_space_caused_by_other_jobs_is_retried():
+    import errno
+
+    from functions.worker.download.errors import classify
+
+    full = DownloadError("ERROR: unable to write data", exc_info=(OSError, OSError(errno.ENOSPC, "No space left on device"), None))
+    failure = classify(full, used=1024, budget=10 * 1024**3)
+    assert not failure.permanent and "disk was full" in failure.message
+
+
+def test_worker_hooks_stop_a_download_that_outgrows_its_disk_share(tmp_path):
+    from functions.worker.download.errors import DiskBudgetExceeded
+    from functions.worker.download.runner import _Hooks
+
+    reports: list = []
+    hooks = _Hooks(type("R", (), {"report": reports.append})(), job_dir=tmp_path, budget=1000)
+    (tmp_path / "video.f1.mp4.part").write_bytes(b"x" * 500)
+    hooks.on_download({"status": "downloading", "downloaded_bytes": 500})  # within its share
+    (tmp_path / "video.f1.mp4.part").write_bytes(b"x" * 2000)
+    hooks._checked = 0.0
+    with pytest.raises(DiskBudgetExceeded, match="disk"):
+        hooks.on_download({"status": "downloading", "downloaded_bytes": 2000})
+
+
+def test_worker_disk_budget_is_the_limit_or_the_free_space_shared_by_the_jobs(tmp_path):
+    import shutil
+
+    from functions.worker.jobs.disk import job_budget
+    from functions.worker.settings import WorkerSettings
+
+    assert job_budget(WorkerSettings(job_disk_limit=12345), tmp_path) == 12345
+    free = shutil.disk_usage(tmp_path).free
+    assert abs(job_budget(WorkerSettings(max_workers=4), tmp_path) - free // 4) <= free // 100

@@ -84,8 +84,13 @@ class FakeQueue:
     def delete(self, j: Job) -> None:
         self.calls.append(("delete", j.message_id))
 
-    def extend(self, j: Job, seconds: int) -> None:
+    def extend(self, j: Job, seconds: int) -> bool:
         self.calls.append(("extend", j.message_id, seconds))
+        return True
+
+    def put_off(self, j: Job, seconds: int) -> bool:
+        self.calls.append(("put_off", j.message_id, seconds))
+        return True
 
 
 class FakeProcess:
@@ -182,7 +187,7 @@ def test_worker_service_shutdown_hands_the_job_back(scratch):
     threading.Timer(0.2, svc.abort_all, args=("shutdown",)).start()
     assert svc.process(job()) is Outcome.HANDED_BACK
     assert ("release",) in tasks.calls
-    assert queue.calls == [("extend", "m1", 0)]
+    assert queue.calls == [("put_off", "m1", 0)]  # a fresh message: the shutdown costs no attempt
 
 
 def test_worker_service_heartbeat_extends_message_and_lease_and_stops_on_a_lost_lease(scratch):
@@ -241,11 +246,11 @@ def test_worker_service_duplicate_within_one_worker_is_not_run_twice(scratch):
     assert ("delete", "m2") in queue.calls and ("delete", "m1") in queue.calls
 
 
-def test_worker_service_task_store_outage_leaves_the_message_for_later(scratch):
+def test_worker_service_task_store_outage_puts_the_message_off_for_later(scratch):
     tasks, queue, launcher = FakeTasks(), FakeQueue(), FakeLauncher()
     tasks.down = True
     assert service(scratch, tasks, queue, launcher).process(job(receive_count=2)) is Outcome.RETRY
-    assert queue.calls == [("extend", "m1", 20)] and launcher.started == []
+    assert queue.calls == [("put_off", "m1", 10)] and launcher.started == []  # no attempt used
 
 
 def test_worker_service_time_limit_of_live_jobs_is_duration_plus_margin():

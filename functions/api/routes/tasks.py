@@ -17,6 +17,7 @@ from functions.api.schemas import (
     TaskStatusResponse,
     VideoRequest,
 )
+from shared import logs
 from shared.errors import NotFound
 from shared.models import TASK_ID_PATTERN
 from shared.stores.keys import ApiKey
@@ -78,6 +79,7 @@ def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep, links: LinksDep)
 
 def owned_task(tasks: Any, caller: ApiKey, task_id: str) -> dict[str, Any]:
     """The caller's task; NotFound for a missing, expired or someone else's task (no difference is shown)."""
+    logs.bind(task_id=task_id[:64])
     task = tasks.get(task_id) if TASK_ID_PATTERN.match(task_id) else None
     if task is None or task["owner"] != caller.key_hash:
         raise NotFound("Task not found")

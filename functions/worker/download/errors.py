@@ -25,6 +25,7 @@ from yt_dlp.utils import (
 
 from functions.worker.egress.guard import PrivateAddressRefused
 from functions.worker.download.options import OptionsError
+from functions.worker.jobs.disk import gib, is_out_of_space
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 
@@ -37,6 +38,19 @@ class PermanentJobError(Exception):
     """A failure that would repeat on every attempt (bad parameters, not a live stream, no output...)."""
 
 
+class DiskBudgetExceeded(PermanentJobError):
+    """The job needs more scratch disk than its share (JOB_DISK_LIMIT, or the free space over MAX_WORKERS)."""
+
+
+def out_of_space(exc: BaseException, used: int, budget: int) -> Failure | None:
+    """For a full disk: permanent when this job used its share, else transient (someone else filled it)."""
+    if not is_out_of_space(_chain(exc)):
+        return None
+    if budget and used * 10 >= budget * 9:  # at (about) its share: this job is the one too big
+        return Failure(True, f"Out of disk space: the job needs more than its {gib(budget)} of scratch disk")
+    return Failure(False, "The worker's disk was full (not because of this job); it will be retried")
+
+
 @dataclass(frozen=True)
 class Failure:
     """A classified failure: whether to retry and the message a user sees."""
@@ -45,10 +59,16 @@ class Failure:
     message: str
 
 
-def classify(exc: BaseException, refusals: Iterable[str] = ()) -> Failure:
-    """Decide whether `exc` ends the task or deserves a retry, with a readable message and no traceback."""
+def classify(exc: BaseException, refusals: Iterable[str] = (), used: int = 0, budget: int = 0) -> Failure:
+    """Decide whether `exc` ends the task or deserves a retry, with a readable message and no traceback.
+
+    `used` and `budget` are the job's scratch bytes and share, for telling its own full disk from another's.
+    """
     refused = list(refusals)
     chain = list(_chain(exc))
+    full = out_of_space(exc, used, budget)
+    if full is not None:
+        return full
     for err in chain:
         if isinstance(err, PrivateAddressRefused):
             return Failure(True, str(err))

@@ -29,9 +29,10 @@ from yt_dlp.utils import DownloadError
 
 from shared import logs
 from functions.worker.download.convert import to_gif
-from functions.worker.download.errors import PermanentJobError, classify
+from functions.worker.download.errors import DiskBudgetExceeded, PermanentJobError, classify
 from functions.worker.egress.guard import AddressGuard
 from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
+from functions.worker.jobs.disk import gib, job_budget, used_bytes
 from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
@@ -67,9 +68,11 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     guard: AddressGuard | None = None
     proxy: GuardedProxy | None = None
     ylog = YtdlpLogger()
+    budget = 0
     try:
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
+        budget = job_budget(settings, job_dir)
         if not settings.allow_private_networks:
             guard = AddressGuard().install()
             # ffmpeg skips its proxy for hosts in no_proxy: nothing may bypass the guard.
@@ -77,14 +80,14 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
                 os.environ.pop(name, None)
             proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
         log.info("job started", extra=extra)
-        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None)
+        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None, budget)
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
         log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
         return {"status": "completed", "file_name": path.name}
     except Exception as err:
-        failure = classify(err, guard.refusals if guard else ())
+        failure = classify(err, guard.refusals if guard else (), used=used_bytes(job_dir), budget=budget)
         message = failure.message
         if _lacks_detail(err) and ylog.warnings:
             message = f"{message} ({ylog.warnings[-1]})"
@@ -99,7 +102,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None) -> Path:
+def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None, budget: int = 0) -> Path:
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
     url = task["url"]
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
@@ -107,7 +110,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     meter = None
     if "download_ranges" in plan.ydl_opts:
         meter = GrowthMeter(job_dir, reporter.report, settings.progress_interval, plan.live.duration if plan.live else None)
-    hooks = _Hooks(reporter, meter)
+    hooks = _Hooks(reporter, meter, job_dir=job_dir, budget=budget)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
         opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
@@ -183,9 +186,12 @@ class YtdlpLogger:
 class _Hooks:
     """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
 
-    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None) -> None:
+    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None, job_dir: Path | None = None, budget: int = 0) -> None:
         self._reporter = reporter
         self._meter = meter
+        self._job_dir = job_dir
+        self._budget = budget
+        self._checked = 0.0
         self._downloaded = False
         self.final_path: str | None = None
 
@@ -202,11 +208,20 @@ class _Hooks:
             self._meter.stop()
 
     def on_download(self, hook: dict[str, Any]) -> None:
+        self.check_disk()
         if hook.get("status") == "finished":
             self._downloaded = True
         progress = download_progress(hook)
         if progress is not None:
             self._reporter.report(progress)
+
+    def check_disk(self) -> None:
+        """Stop the download (yt-dlp lets a hook's exception through) once the job outgrows its disk share."""
+        if not self._budget or self._job_dir is None or time.monotonic() - self._checked < 1.0:
+            return
+        self._checked = time.monotonic()
+        if used_bytes(self._job_dir) > self._budget:
+            raise DiskBudgetExceeded(f"Out of disk space: the job needs more than its {gib(self._budget)} of scratch disk")
 
     def on_postprocess(self, hook: dict[str, Any]) -> None:
         # Postprocessors that run before the download (e.g. on the extracted info) are not the processing stage.
