@@ -37,6 +37,7 @@ AddrInfo = tuple[Any, Any, Any, str, tuple[Any, ...]]
 Resolve = Callable[..., Sequence[AddrInfo]]
 
 _TRUSTED_MODULE_PREFIXES = ("botocore.",)
+_SYSTEM_GETADDRINFO = socket.getaddrinfo
 _MAX_REFUSALS = 20
 
 
@@ -50,6 +51,7 @@ class AddressGuard:
     def __init__(self, resolve: Resolve | None = None, is_allowed: Callable[[str], bool] = is_public_address) -> None:
         self._resolve = resolve or socket.getaddrinfo
         self._is_allowed = is_allowed
+        self._endpoints: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._refusals: list[str] = []
         self._original: Resolve | None = None
@@ -62,17 +64,35 @@ class AddressGuard:
 
     def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[AddrInfo]:
         """socket.getaddrinfo, minus any answer that holds a non-public address."""
+        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
+        if self.is_endpoint(name, port):
+            # The operator's own endpoint (or the job's loopback proxy): the system resolver, unchecked.
+            return list(_SYSTEM_GETADDRINFO(host, port, *args, **kwargs))
         infos = list(self._resolve(host, port, *args, **kwargs))
         if _called_by_aws_sdk():
             return infos
-        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
         for info in infos:
             address = str(info[4][0])
             if not self._is_allowed(address):
-                message = f"URL host '{name}' resolves to a non-public address ({address}); private networks are not allowed"
+                # Name the host the user gave, never the address it resolved to (that would map the network).
+                message = f"URL host '{name}' resolves to a non-public address; private networks are not allowed"
                 self._refuse(message)
                 raise PrivateAddressRefused(message)
         return infos
+
+    def allow_endpoint(self, host: str, port: int) -> None:
+        """Let exactly host:port through even when private (the operator's proxies, the PO-token provider, our loopback proxy)."""
+        with self._lock:
+            self._endpoints.add((host.lower().strip("[]"), int(port)))
+
+    def is_endpoint(self, name: str, port: Any) -> bool:
+        """Whether host:port is one of the endpoints let through by `allow_endpoint`."""
+        try:
+            key = (name.lower().strip("[]"), int(port))
+        except (TypeError, ValueError):
+            return False
+        with self._lock:
+            return key in self._endpoints
 
     def check(self, host: str, port: int) -> list[AddrInfo]:
         """The TCP addresses of host:port, all allowed; PrivateAddressRefused otherwise (used by the proxy)."""
