@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
+_BY_DESIGN = "does not support SOCKS proxies"
 
 
 def child_main(spec: JobSpec, conn: Any) -> None:
@@ -259,6 +260,8 @@ class YtdlpLogger:
         log.debug(msg)
 
     def warning(self, msg: str) -> None:
+        if _BY_DESIGN in msg:
+            return  # ffmpeg never sees the SOCKS proxy: the ffmpeg shim points it at the job's gateway instead
         self.warnings.append(_one_line(msg))
         log.debug("yt-dlp warning", extra={"detail": _one_line(msg)})
 

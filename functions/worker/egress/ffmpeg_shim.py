@@ -79,6 +79,10 @@ def main(argv: list[str]) -> int:
     except RefusedUrl as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
+    # yt-dlp hands its own proxy (the SOCKS5 one, which ffmpeg cannot use) in the environment: only the gateway.
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        os.environ.pop(name, None)
+    os.environ["http_proxy"] = os.environ[_ENV_GATEWAY]
     os.execv(ffmpeg, [ffmpeg, *args])
     return 1  # not reached
 
