@@ -272,3 +272,23 @@ def test_worker_egress_shim_wrapper_runs_ffmpeg(tmp_path: Path):
     assert subprocess.run([str(folder / "ffmpeg"), "-version"], capture_output=True, timeout=30).stdout.startswith(b"ffmpeg version")
     refused = subprocess.run([str(folder / "ffmpeg"), "-i", "tcp://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30)
     assert refused.returncode == 1 and b"refusing tcp" in refused.stderr
+
+
+def test_worker_egress_pot_provider_is_reached_directly_even_on_a_private_address(manifests):
+    """GIVEN POT_PROVIDER_URL on loopback and an upstream proxy that refuses everything WHEN a request goes to the
+    provider through the job's proxy THEN it arrives (the provider is an allowed endpoint, reached directly)."""
+    from functions.worker.download.runner import _pot_provider
+    from functions.worker.settings import WorkerSettings
+
+    server, _ = manifests
+    guard = AddressGuard()  # the real rule: loopback is not public
+    for endpoint in _pot_provider(WorkerSettings(pot_provider_url=f"http://127.0.0.1:{server.port}")):
+        guard.allow_endpoint(*endpoint)
+    with ForwardProxy("http", deny_status=403) as blocked:
+        (upstream,) = parse_proxy_urls(blocked.url())
+        with GuardedProxy(guard, connect_timeout=5, idle_timeout=5, upstream=upstream) as proxy:
+            answer = gateway_get(proxy, f"http://127.0.0.1:{server.port}/seg0.ts")
+            with pytest.raises(PrivateAddressRefused):
+                proxy.open("127.0.0.1", server.port + 1 if server.port < 65535 else 1)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert blocked.connections == 0
