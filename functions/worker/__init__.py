@@ -7,6 +7,7 @@ to end: triage duplicates, claim, run, settle task and message), `settings`.
   (`spec`), its scratch space (`scratch`) and what the forkserver imports once (`preload`).
 - `download/`: what runs inside the child: the pure yt-dlp option builder (`options`), the runner (download,
   convert, upload), `progress`, post-steps yt-dlp lacks (`convert`) and error triage (`errors`).
-- `egress/`: what leaves a job: the SSRF guard checked at connect time (`guard`) and the loopback proxy that
-  ffmpeg goes through (`proxy`).
+- `egress/`: what leaves a job: the SSRF guard checked at connect time (`guard`), the loopback SOCKS5 proxy and
+  ffmpeg gateway every connection goes through (`proxy`), manifest rewriting (`playlists`), the ffmpeg wrapper
+  (`ffmpeg_shim`), the operator's upstream proxies (`upstream`) and blocking detection (`blocking`).
 """

@@ -27,7 +27,7 @@ def test_worker_live_recording_goes_through_the_guard(live_stream, media_server,
     reporter = ProgressReporter(lambda progress: None)
     started = time.monotonic()
     with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=20) as proxy:
-        path = fetch(task, tmp_path / "job", WorkerSettings(socket_timeout=5), reporter, YtdlpLogger(), proxy.url)
+        path = fetch(task, tmp_path / "job", WorkerSettings(socket_timeout=5), reporter, YtdlpLogger(), proxy)
     reporter.close()
     elapsed = time.monotonic() - started
     assert path.name == "video.mp4"

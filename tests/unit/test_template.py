@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from infra.deploy_local import TEMPLATE_PATH, deploy, load_template, translate
+from functions.worker.settings import WorkerSettings
 from shared.config import Settings
 
 REGION = "us-east-1"
@@ -120,7 +121,7 @@ def test_template_roles_grant_no_wildcards(translated: dict[str, Any]) -> None:
 
 
 def test_template_environment_names_are_settings(translated: dict[str, Any]) -> None:
-    known = {name.upper() for name in Settings.model_fields} | {"AWS_REGION"}
+    known = {name.upper() for name in WorkerSettings.model_fields} | {"AWS_REGION"}
     api = _resources_of(translated, "AWS::Lambda::Function")["ApiFunction"]["Properties"]["Environment"]["Variables"]
     cleanup = _resources_of(translated, "AWS::Lambda::Function")["CleanupFunction"]["Properties"]["Environment"]
     task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
@@ -130,6 +131,16 @@ def test_template_environment_names_are_settings(translated: dict[str, Any]) -> 
     assert {"TASKS_TABLE", "JOBS_QUEUE_URL", "MEDIA_BUCKET", "MAX_ATTEMPTS", "SHUTDOWN_GRACE"} <= worker
     for names in (set(api), set(cleanup["Variables"]), worker):
         assert names <= known, f"not Settings fields: {sorted(names - known)}"
+
+
+def test_template_worker_reads_the_proxy_urls_secret_only_when_one_is_given(translated: dict[str, Any]) -> None:
+    task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
+    env = {e["Name"]: e["Value"] for e in task["ContainerDefinitions"][0]["Environment"]}
+    assert env["PROXY_URLS"] == {"Ref": "ProxyUrlsSecretArn"}  # the ARN, never the URLs themselves
+    policy = translated["Resources"]["WorkerProxyUrlsPolicy"]
+    assert policy["Condition"] == "HasProxyUrls"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue" and statement["Resource"] == {"Ref": "ProxyUrlsSecretArn"}
 
 
 def test_template_carries_no_admin_key(translated: dict[str, Any]) -> None:

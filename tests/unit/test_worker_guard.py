@@ -17,6 +17,7 @@ from yt_dlp.utils import DownloadError
 from functions.worker.download.errors import classify
 from functions.worker.egress.guard import AddressGuard, PrivateAddressRefused
 from functions.worker.download.options import build_plan
+from functions.worker.egress.ffmpeg_shim import install, rewrite_args
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.download.runner import ConfinedYoutubeDL, YtdlpLogger
 from tests.support.http_server import MediaServer
@@ -45,6 +46,7 @@ def test_worker_guard_refuses_names_resolving_to_private_addresses(host):
     with pytest.raises(PrivateAddressRefused, match="non-public address"):
         guard.getaddrinfo(host, 80, 0, socket.SOCK_STREAM)
     assert host in guard.refusals[-1]
+    assert not any(address in guard.refusals[-1] for address in PRIVATE[host])  # no internal address leaks
 
 
 @pytest.mark.parametrize("literal", ["10.1.2.3", "169.254.170.2", "127.0.0.2", "::ffff:10.0.0.1", "fd00::1"])
@@ -100,6 +102,7 @@ def test_worker_guard_stops_ytdlp_following_a_redirect_to_a_private_host(media, 
     failure = classify(caught.value, guard.refusals)
     assert failure.permanent
     assert "evil.invalid" in failure.message and "private networks are not allowed" in failure.message
+    assert "10.0.0.1" not in failure.message  # the host the user's redirect gave, never the address it resolved to
     assert "evil.invalid" in resolver.lookups
     assert [r.path for r in media.requests] == ["/go"]  # the redirect target was never contacted
 
@@ -114,14 +117,15 @@ def test_worker_guard_downloads_from_allowed_hosts_through_ytdlp(media, tmp_path
 
 
 def run_ffmpeg_via(proxy: GuardedProxy, url: str, out: Path) -> subprocess.CompletedProcess[bytes]:
-    args = [FFMPEG, "-nostdin", "-y", "-loglevel", "error", "-protocol_whitelist", "http,https,tls,tcp,httpproxy", "-http_proxy", proxy.url, "-i", url, "-t", "1", "-c", "copy", str(out)]
-    return subprocess.run(args, capture_output=True, timeout=30, check=False)
+    """ffmpeg as the job runs it: the shim's arguments (a gateway URL, -http_proxy, the narrow whitelist)."""
+    args = rewrite_args(["-nostdin", "-y", "-loglevel", "error", "-i", url, "-t", "1", "-c", "copy", str(out)], proxy.url, out.parent, 10)
+    return subprocess.run([FFMPEG, *args], capture_output=True, timeout=30, check=False)
 
 
-def test_worker_guard_proxy_lets_ffmpeg_fetch_allowed_hosts_only(media, tmp_path):
+def test_worker_guard_gateway_lets_ffmpeg_fetch_allowed_hosts_only(media, tmp_path):
     guard, _ = make_guard()
     with GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy:
-        # ffmpeg cannot resolve media.invalid itself: success proves the request went through the guarded proxy.
+        # ffmpeg cannot resolve media.invalid itself: success proves the request went through the guarded gateway.
         ok = run_ffmpeg_via(proxy, f"http://media.invalid:{media.port}/clip.mp4", tmp_path / "ok.mp4")
         assert ok.returncode == 0, ok.stderr
         refused = run_ffmpeg_via(proxy, f"http://evil.invalid:{media.port}/clip.mp4", tmp_path / "no.mp4")
@@ -129,6 +133,16 @@ def test_worker_guard_proxy_lets_ffmpeg_fetch_allowed_hosts_only(media, tmp_path
     assert b"403" in refused.stderr
     assert "evil.invalid" in guard.refusals[-1]
     assert probe(tmp_path / "ok.mp4")["duration"] > 0.5
+
+
+def test_worker_guard_proxy_refuses_absolute_requests_that_skip_the_gateway(media):
+    guard, _ = make_guard()
+    with GuardedProxy(guard, connect_timeout=5, idle_timeout=5) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(f"GET http://media.invalid:{media.port}/clip.mp4 HTTP/1.1\r\nHost: media.invalid\r\n\r\n".encode())
+            answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert media.requests == []
 
 
 def test_worker_guard_proxy_refuses_private_connect_tunnels(tmp_path):
@@ -139,7 +153,9 @@ def test_worker_guard_proxy_refuses_private_connect_tunnels(tmp_path):
             sock.sendall(b"CONNECT meta.test:443 HTTP/1.1\r\nHost: meta.test:443\r\n\r\n")
             answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 403")
-    assert "169.254.169.254" in guard.refusals[-1]
+    # The refusal names the host that was asked for, never the address it resolved to.
+    assert "meta.test" in guard.refusals[-1] and "169.254" not in guard.refusals[-1]
+    assert "169.254" not in answer.decode()
 
 
 def test_worker_guard_clip_through_ytdlp_uses_the_proxy_for_ffmpeg(media, tmp_path):
@@ -147,7 +163,8 @@ def test_worker_guard_clip_through_ytdlp_uses_the_proxy_for_ffmpeg(media, tmp_pa
     guard, _ = make_guard()
     task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.invalid:{media.port}/clip.mp4", "params": {"start_time": 1, "end_time": 3}}
     with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy:
-        opts = {**build_plan(task, tmp_path, ffmpeg_proxy=proxy.url).ydl_opts, "logger": YtdlpLogger()}
+        shim = install(tmp_path / ".egress-bin", proxy.url, tmp_path, 10)
+        opts = {**build_plan(task, tmp_path, proxy=proxy.socks_url, ffmpeg_location=str(shim)).ydl_opts, "logger": YtdlpLogger()}
         with ConfinedYoutubeDL(opts, root=tmp_path) as ydl:
             ydl.extract_info(task["url"], download=True)
     assert 1.5 <= probe(tmp_path / "video.mp4")["duration"] <= 2.6

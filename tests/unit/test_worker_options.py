@@ -47,14 +47,13 @@ def test_worker_options_are_quiet_colourless_and_bounded():
 def test_worker_options_prefer_native_downloaders_and_restrict_ffmpeg_protocols():
     opts = build_plan(task("get_video"), SCRATCH).ydl_opts
     assert opts["external_downloader"] == {"default": "native"} and opts["hls_prefer_native"] is True
-    assert ffmpeg_input(opts) == ["-protocol_whitelist", FFMPEG_PROTOCOLS]
-    assert "file" not in FFMPEG_PROTOCOLS.split(",")
+    assert ffmpeg_input(opts) == ["-protocol_whitelist", FFMPEG_PROTOCOLS, "-rw_timeout", "20000000"]
+    assert FFMPEG_PROTOCOLS.split(",") == ["http", "tcp", "crypto"]  # no https/tls/httpproxy/file/data
 
 
-def test_worker_options_route_ffmpeg_through_the_guard_proxy_when_given():
-    opts = build_plan(task("get_video"), SCRATCH, ffmpeg_proxy="http://127.0.0.1:4321").ydl_opts
-    args = ffmpeg_input(opts)
-    assert args[args.index("-http_proxy") + 1] == "http://127.0.0.1:4321"
+def test_worker_options_send_every_request_through_the_egress_proxy_when_given():
+    opts = build_plan(task("get_video"), SCRATCH, proxy="socks5h://127.0.0.1:4321", ffmpeg_location="/job/.bin").ydl_opts
+    assert opts["proxy"] == "socks5h://127.0.0.1:4321" and opts["ffmpeg_location"] == "/job/.bin"
 
 
 def test_worker_options_video_defaults_to_best_video_and_audio_merged_into_mp4():

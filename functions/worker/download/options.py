@@ -30,9 +30,10 @@ TASK_STEMS = {
     "get_live_audio": "audio",
     "get_info": "info",
 }
-# Protocols ffmpeg may open while downloading: HTTP(S) through the guard's proxy (httpproxy/tcp/tls), AES-128
-# HLS (crypto) and data: URIs in playlists. No file:, rtmp:, udp: ... whatever a playlist says.
-FFMPEG_PROTOCOLS = "http,https,tls,tcp,httpproxy,crypto,data"
+# Protocols ffmpeg may open while downloading: plain http to the job's loopback gateway (http over tcp) and
+# AES-128 HLS (crypto). The gateway does the https and rewrites manifests (functions.worker.egress.playlists), so
+# no tls:, httpproxy:, file:, rtmp:, udp: ... whatever a playlist says.
+FFMPEG_PROTOCOLS = "http,tcp,crypto"
 HTTP_RETRIES = 3
 
 
@@ -72,7 +73,8 @@ def build_plan(
     scratch: Path,
     *,
     socket_timeout: float = 20.0,
-    ffmpeg_proxy: str | None = None,
+    proxy: str | None = None,
+    ffmpeg_location: str | None = None,
     live_start_index: int | None = None,
 ) -> JobPlan:
     """The yt-dlp options (and post-steps) for one task, with every path inside `scratch`."""
@@ -81,7 +83,11 @@ def build_plan(
         raise OptionsError(f"Unknown task type: {task_type!r}")
     params: Mapping[str, Any] = task.get("params") or {}
     stem = TASK_STEMS[task_type]
-    opts = _common_options(scratch, stem, socket_timeout, ffmpeg_proxy, live_start_index)
+    opts = _common_options(scratch, stem, socket_timeout, live_start_index)
+    if proxy:
+        opts["proxy"] = proxy  # every request handler (urllib, requests, curl_cffi, websockets) goes through it
+    if ffmpeg_location:
+        opts["ffmpeg_location"] = ffmpeg_location
 
     if task_type == "get_info":
         opts.update({"skip_download": True, "extract_flat": "in_playlist"})
@@ -105,10 +111,9 @@ def build_plan(
     return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif)
 
 
-def _common_options(scratch: Path, stem: str, socket_timeout: float, ffmpeg_proxy: str | None, live_start_index: int | None) -> dict[str, Any]:
-    ffmpeg_input = ["-protocol_whitelist", FFMPEG_PROTOCOLS]
-    if ffmpeg_proxy:
-        ffmpeg_input += ["-http_proxy", ffmpeg_proxy]
+def _common_options(scratch: Path, stem: str, socket_timeout: float, live_start_index: int | None) -> dict[str, Any]:
+    # A read/write timeout (microseconds), so a stalled source cannot hold ffmpeg forever.
+    ffmpeg_input = ["-protocol_whitelist", FFMPEG_PROTOCOLS, "-rw_timeout", str(int(socket_timeout * 1_000_000))]
     if live_start_index is not None:
         ffmpeg_input += ["-live_start_index", str(int(live_start_index))]
     return {

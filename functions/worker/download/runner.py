@@ -21,6 +21,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 from typing import Any, Iterator, Mapping
 
 from yt_dlp import YoutubeDL
@@ -30,7 +31,11 @@ from yt_dlp.utils import DownloadError
 from shared import logs
 from functions.worker.download.convert import to_gif
 from functions.worker.download.errors import DiskBudgetExceeded, PermanentJobError, classify
+from functions.worker.egress import ffmpeg_shim
+from functions.worker.egress.blocking import looks_blocked
 from functions.worker.egress.guard import AddressGuard
+from functions.worker.egress.playlists import RefusedUrl, refuse_unless_http
+from functions.worker.egress.upstream import UpstreamProxy, order_for_attempt, parse_proxy_urls
 from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
 from functions.worker.jobs.disk import gib, job_budget, used_bytes
 from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
@@ -38,6 +43,8 @@ from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.jobs.spec import JobSpec
 from shared.aws import make_client
+from shared.secrets import SecretSource
+from shared.urls import is_public_address
 from shared.stores.media import MediaStore
 from shared.stores.tasks import TaskStore
 
@@ -45,6 +52,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
+_BY_DESIGN = "does not support SOCKS proxies"
 
 
 def child_main(spec: JobSpec, conn: Any) -> None:
@@ -73,14 +81,20 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
         budget = job_budget(settings, job_dir)
+        # Every connection leaves through the job's loopback proxy, which checks each destination at connect time;
+        # with private networks allowed it still runs (upstream proxies, ffmpeg's gateway), checking nothing.
+        guard = AddressGuard(is_allowed=_allow_all if settings.allow_private_networks else is_public_address)
+        upstreams = _upstream_proxies(settings)
+        for endpoint in [*((p.host, p.port) for p in upstreams), *_pot_provider(settings)]:
+            guard.allow_endpoint(*endpoint)
         if not settings.allow_private_networks:
-            guard = AddressGuard().install()
-            # ffmpeg skips its proxy for hosts in no_proxy: nothing may bypass the guard.
+            guard.install()
+            # ffmpeg skips its proxy for hosts in no_proxy: nothing may bypass the gateway.
             for name in ("no_proxy", "NO_PROXY"):
                 os.environ.pop(name, None)
-            proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
+        proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
         log.info("job started", extra=extra)
-        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None, budget)
+        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget)
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
@@ -91,6 +105,9 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         message = failure.message
         if _lacks_detail(err) and ylog.warnings:
             message = f"{message} ({ylog.warnings[-1]})"
+        failures = proxy.upstream_failures() if proxy else []
+        if failures and not (guard and guard.refusals):
+            message = f"{message} ({failures[-1]})"
         log.info("job failed", extra={**extra, "permanent": failure.permanent, "error": message, "error_type": type(err).__name__})
         return {"status": "failed", "permanent": failure.permanent, "error": message}
     finally:
@@ -102,10 +119,57 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None, budget: int = 0) -> Path:
+def _fetch_rotating(
+    task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger",
+    proxy: GuardedProxy, upstreams: list[UpstreamProxy], extra: dict[str, Any], budget: int = 0,
+) -> Path:
+    """fetch() through the attempt's proxy; a failure that looks like blocking moves on to the next one at once."""
+    order: list[UpstreamProxy | None] = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
+    for index, upstream in enumerate(order):
+        proxy.use(upstream)
+        try:
+            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget)
+        except Exception as err:
+            last = index == len(order) - 1
+            if upstream is None or last or proxy.refused() or not looks_blocked(err, proxy.upstream_failures()):
+                raise
+            log.info("blocked through an upstream proxy, trying the next one", extra={**extra, "proxy": upstream.label, "error_type": type(err).__name__})
+            shutil.rmtree(job_dir, ignore_errors=True)
+            job_dir.mkdir(parents=True)
+    raise AssertionError("unreachable")
+
+
+def _allow_all(_address: str) -> bool:
+    return True
+
+
+def _upstream_proxies(settings: WorkerSettings) -> list[UpstreamProxy]:
+    """PROXY_URLS, read through the secrets interface (a Secrets Manager ARN in AWS)."""
+    if settings.proxy_urls is None or not settings.proxy_urls.get_secret_value():
+        return []
+    source = SecretSource(make_client("secretsmanager", settings))
+    secret = source.get(settings.proxy_urls)
+    return parse_proxy_urls(secret.reveal() if secret else None)
+
+
+def _pot_provider(settings: WorkerSettings) -> list[tuple[str, int]]:
+    """The PO-token provider's host:port: an allowed destination of the guard, even on a private address."""
+    if not settings.pot_provider_url:
+        return []
+    parts = urlsplit(settings.pot_provider_url)
+    if not parts.hostname:
+        return []
+    return [(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))]
+
+
+def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy: GuardedProxy | None, budget: int = 0) -> Path:
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
     url = task["url"]
-    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
+    egress: dict[str, Any] = {}
+    if proxy is not None:
+        shim = ffmpeg_shim.install(job_dir / ".egress-bin", proxy.url, job_dir, settings.socket_timeout)
+        egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
+    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
     if "download_ranges" in plan.ydl_opts:
@@ -131,7 +195,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
                 raise PermanentJobError(f"The URL is not a live stream right now (live_status: {status})")
             index = _live_start_index(ydl, info, plan.live.start)
         # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
-        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, live_start_index=index)
+        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, live_start_index=index, **egress)
         with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.process_ie_result(info, download=True)
     else:
@@ -162,6 +226,29 @@ class ConfinedYoutubeDL(YoutubeDL):
             raise PermanentJobError("Refusing to write outside the job's folder")
         return name
 
+    def dl(self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False) -> Any:
+        """Refuse any non-http(s) URL in the formats and fragments before a downloader (ffmpeg) sees it."""
+        try:
+            for url in _media_urls(info):
+                refuse_unless_http(url)
+        except RefusedUrl as err:
+            raise PermanentJobError(str(err)) from None
+        return super().dl(name, info, subtitle=subtitle, test=test)
+
+
+def _media_urls(info: Mapping[str, Any]) -> Iterator[str]:
+    """Every URL a downloader would open for this (possibly merged) format: media, manifest, fragments."""
+    for fmt in [info, *(info.get("requested_formats") or [])]:
+        for key in ("url", "manifest_url", "fragment_base_url"):
+            if fmt.get(key):
+                yield str(fmt[key])
+        base = fmt.get("fragment_base_url") or fmt.get("url") or ""
+        for fragment in fmt.get("fragments") or []:
+            if fragment.get("url"):
+                yield str(fragment["url"])
+            elif fragment.get("path"):
+                yield urljoin(str(base), str(fragment["path"]))
+
 
 class YtdlpLogger:
     """yt-dlp's logger: keeps the last warnings for messages, forwards everything at debug level."""
@@ -176,6 +263,8 @@ class YtdlpLogger:
         log.debug(msg)
 
     def warning(self, msg: str) -> None:
+        if _BY_DESIGN in msg:
+            return  # ffmpeg never sees the SOCKS proxy: the ffmpeg shim points it at the job's gateway instead
         self.warnings.append(_one_line(msg))
         log.debug("yt-dlp warning", extra={"detail": _one_line(msg)})
 

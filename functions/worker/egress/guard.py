@@ -2,26 +2,25 @@
 
 What it covers (unless ALLOW_PRIVATE_NETWORKS):
 * Every connection the job process opens by name or address goes through `socket.getaddrinfo`, which the guard
-  replaces in the job's child process: yt-dlp's urllib and requests handlers, redirects (each hop connects
-  anew), websockets, extractors' extra requests. Every address a lookup returns is checked with
+  replaces in the job's child process. Every address a lookup returns is checked with
   `shared.urls.is_public_address`; one non-public address refuses the host. The caller then connects to exactly
   the addresses that were checked, so a DNS answer that changes between check and use (rebinding) gains nothing.
-* ffmpeg, a separate process, does its own HTTP. yt-dlp's native downloaders are preferred (HTTP, HLS, DASH in
-  Python), and where ffmpeg must fetch (clips, live streams, HLS features the native downloader lacks) it gets
-  `-http_proxy` pointing at `GuardedProxy` (functions.worker.egress.proxy), a loopback proxy in the job process that
-  resolves and checks every request (CONNECT for https, absolute-form GET for http; redirects arrive as new
-  requests), plus `-protocol_whitelist` so a playlist cannot make it open file:, rtmp:, udp: ... URLs.
+* yt-dlp's request handlers (urllib, requests, curl_cffi, websockets) all get `proxy=socks5h://127.0.0.1:<port>`,
+  the job's loopback proxy (functions.worker.egress.proxy): the proxy resolves each name through this guard, so
+  even curl_cffi, which would do its own DNS in C, reaches only checked addresses. Redirects are new requests.
+* ffmpeg, a separate process, opens only the proxy's plain-http gateway URLs (functions.worker.egress.ffmpeg_shim,
+  `-protocol_whitelist http,tcp,crypto`); the gateway fetches through this guard and rewrites manifests.
+* Exactly the operator's endpoints (`allow_endpoint`: upstream proxies, the PO-token provider, the loopback proxy
+  itself) pass even on private addresses; nothing else that is not public.
 * AWS calls of the job process (botocore: S3 upload, DynamoDB progress, credential refresh from the ECS task
   metadata endpoint 169.254.170.2) are exempt: the guard recognises them by a botocore frame on the calling
   stack, something no URL can arrange. yt-dlp never calls botocore.
+* A refusal names the host that was asked for, never the address it resolved to (no map of the network).
 
 What it does not cover:
-* Connections that skip getaddrinfo: a C library doing its own DNS inside the process (e.g. curl_cffi for
-  impersonation; it is not installed in the worker image) or subprocesses other than ffmpeg's downloader.
-* ffmpeg's `no_proxy` handling: the child removes NO_PROXY/no_proxy from its environment so it cannot apply.
-* Egress proxies: with HTTP(S)_PROXY set, yt-dlp connects to the proxy (usually a private address), which is
-  refused; such deployments need ALLOW_PRIVATE_NETWORKS and the proxy's own filtering.
-* Anything a public address does on its own (a public host that relays to private ones is out of reach).
+* Subprocesses other than ffmpeg that do their own networking (none are run).
+* Anything a public address does on its own (a public host that relays to private ones is out of reach), and what
+  an upstream proxy does with the (checked) address it is asked to tunnel to.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ AddrInfo = tuple[Any, Any, Any, str, tuple[Any, ...]]
 Resolve = Callable[..., Sequence[AddrInfo]]
 
 _TRUSTED_MODULE_PREFIXES = ("botocore.",)
+_SYSTEM_GETADDRINFO = socket.getaddrinfo
 _MAX_REFUSALS = 20
 
 
@@ -50,6 +50,7 @@ class AddressGuard:
     def __init__(self, resolve: Resolve | None = None, is_allowed: Callable[[str], bool] = is_public_address) -> None:
         self._resolve = resolve or socket.getaddrinfo
         self._is_allowed = is_allowed
+        self._endpoints: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._refusals: list[str] = []
         self._original: Resolve | None = None
@@ -62,17 +63,35 @@ class AddressGuard:
 
     def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[AddrInfo]:
         """socket.getaddrinfo, minus any answer that holds a non-public address."""
+        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
+        if self.is_endpoint(name, port):
+            # The operator's own endpoint (or the job's loopback proxy): the system resolver, unchecked.
+            return list(_SYSTEM_GETADDRINFO(host, port, *args, **kwargs))
         infos = list(self._resolve(host, port, *args, **kwargs))
         if _called_by_aws_sdk():
             return infos
-        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
         for info in infos:
             address = str(info[4][0])
             if not self._is_allowed(address):
-                message = f"URL host '{name}' resolves to a non-public address ({address}); private networks are not allowed"
+                # Name the host the user gave, never the address it resolved to (that would map the network).
+                message = f"URL host '{name}' resolves to a non-public address; private networks are not allowed"
                 self._refuse(message)
                 raise PrivateAddressRefused(message)
         return infos
+
+    def allow_endpoint(self, host: str, port: int) -> None:
+        """Let exactly host:port through even when private (the operator's proxies, the PO-token provider, our loopback proxy)."""
+        with self._lock:
+            self._endpoints.add((host.lower().strip("[]"), int(port)))
+
+    def is_endpoint(self, name: str, port: Any) -> bool:
+        """Whether host:port is one of the endpoints let through by `allow_endpoint`."""
+        try:
+            key = (name.lower().strip("[]"), int(port))
+        except (TypeError, ValueError):
+            return False
+        with self._lock:
+            return key in self._endpoints
 
     def check(self, host: str, port: int) -> list[AddrInfo]:
         """The TCP addresses of host:port, all allowed; PrivateAddressRefused otherwise (used by the proxy)."""
