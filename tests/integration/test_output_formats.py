@@ -22,7 +22,7 @@ from tests.support.media import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-VP9_OPUS = {"video_format": "bestvideo[vcodec^=vp9][height=240]", "audio_format": "bestaudio[acodec=opus]"}
+VP9_OPUS = {"video_format": "bestvideo[vcodec^=vp09][height=240]", "audio_format": "bestaudio[acodec=opus]"}
 H264_AAC = {"video_format": "bestvideo[vcodec^=avc1]", "audio_format": "bestaudio[acodec^=mp4a]"}
 # name -> (url key, params, expected seconds)
 SOURCES: dict[str, tuple[str, dict[str, Any], float]] = {

@@ -65,6 +65,7 @@ class JobPlan:
     info_only: bool = False
     live: LiveSpec | None = None
     gif: GifSpec | None = None
+    container: str | None = None  # output format the runner converts the download into (containers.py)
 
 
 def build_plan(
@@ -100,9 +101,10 @@ def build_plan(
     gif: GifSpec | None = None
     if stem == "video":
         gif = _add_video_output(opts, params)
+        container = None if gif else str(params.get("output_format") or "mp4").lower()
     else:
-        _add_audio_output(opts, params)
-    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif)
+        container = _add_audio_output(opts, params)
+    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container)
 
 
 def _common_options(scratch: Path, stem: str, socket_timeout: float, ffmpeg_proxy: str | None, live_start_index: int | None) -> dict[str, Any]:
@@ -160,29 +162,24 @@ def _add_video_output(opts: dict[str, Any], params: Mapping[str, Any]) -> GifSpe
         opts["merge_output_format"] = "mkv"
         return GifSpec()
     opts["format"] = f"{video_format}+{audio_format}/best"
-    # Merge straight into the target when the codecs fit it, else into mkv (takes anything) and convert after.
-    opts["merge_output_format"] = output if output == "mkv" else f"{output}/mkv"
-    if output == "webm":
-        # WebM only holds VP8/VP9/AV1 + Vorbis/Opus: re-encode unless the download already is WebM.
-        opts["postprocessors"] = [{"key": "FFmpegVideoConvertor", "preferedformat": "webm"}]
-    else:
-        # mp4/mov/mkv: change the container only (stream copy); skipped when the file already has that extension.
-        opts["postprocessors"] = [{"key": "FFmpegVideoRemuxer", "preferedformat": output}]
+    # Merge straight into mp4/webm when yt-dlp finds the codecs fit, else into mkv (takes anything); the runner
+    # then copies or re-encodes each stream into the target (containers.py). mov always goes through mkv.
+    opts["merge_output_format"] = output if output == "mkv" else "mkv" if output == "mov" else f"{output}/mkv"
     return None
 
 
-def _add_audio_output(opts: dict[str, Any], params: Mapping[str, Any]) -> None:
+def _add_audio_output(opts: dict[str, Any], params: Mapping[str, Any]) -> str | None:
     audio_format = params.get("audio_format") or "bestaudio"
     output = params.get("output_format")
-    if output:
-        codec = AUDIO_CODECS.get(str(output).lower())
-        if codec is None:
-            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_CODECS)}")
-    else:
-        codec = "best"  # keep the source's codec, only drop the picture
     # `/best`: a source without an audio-only format still gives its sound from the combined file.
     opts["format"] = f"{audio_format}/best"
-    opts["postprocessors"] = [{"key": "FFmpegExtractAudio", "preferredcodec": codec, "nopostoverwrites": False}]
+    if output:
+        if str(output).lower() not in AUDIO_CODECS:
+            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_CODECS)}")
+        return str(output).lower()  # the runner converts (containers.py): copy when the codec fits, else encode
+    # Keep the source's codec, only drop the picture.
+    opts["postprocessors"] = [{"key": "FFmpegExtractAudio", "preferredcodec": "best", "nopostoverwrites": False}]
+    return None
 
 
 def _live_spec(params: Mapping[str, Any]) -> LiveSpec:

@@ -28,6 +28,7 @@ from yt_dlp.networking import Request
 from yt_dlp.utils import DownloadError
 
 from shared import logs
+from functions.worker.download.containers import to_container
 from functions.worker.download.convert import to_gif
 from functions.worker.download.errors import PermanentJobError, classify
 from functions.worker.egress.guard import AddressGuard
@@ -143,6 +144,9 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
         if path != gif:
             path.unlink(missing_ok=True)
         path = gif
+    elif plan.container is not None:
+        reporter.report(make_progress("processing", None, None))
+        path = to_container(path, plan.container, max_filesize=settings.max_filesize)
     return _deterministic_name(path, plan.stem)
 
 
