@@ -71,6 +71,16 @@ def stream_codecs(path: Path, timeout: float | None = 60) -> tuple[str | None, s
     return video, audio
 
 
+def media_duration(path: Path, timeout: float | None = 60) -> float | None:
+    """The file's length in seconds from its container, None when ffprobe cannot tell."""
+    args = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-protocol_whitelist", "file", str(path)]
+    proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    try:
+        return float((json.loads(proc.stdout or b"{}").get("format") or {}).get("duration"))
+    except (TypeError, ValueError):
+        return None
+
+
 def plan_args(target: Target, video: str | None, audio: str | None, keep_video: bool) -> list[str]:
     """ffmpeg's mapping and codec arguments: copy what the target holds, encode the rest (pure)."""
     args: list[str] = []

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from yt_dlp.utils import download_range_func
 
 from shared.formats import AUDIO_CODECS, VIDEO_OUTPUTS
+
+if TYPE_CHECKING:
+    from functions.worker.download.limits import Limits
 
 LIVE_TYPES = frozenset({"get_live_video", "get_live_audio"})
 TASK_STEMS = {
@@ -66,6 +69,7 @@ class JobPlan:
     live: LiveSpec | None = None
     gif: GifSpec | None = None
     container: str | None = None  # output format the runner converts the download into (containers.py)
+    limits: Limits | None = None
 
 
 def build_plan(
@@ -75,6 +79,8 @@ def build_plan(
     socket_timeout: float = 20.0,
     ffmpeg_proxy: str | None = None,
     live_start_index: int | None = None,
+    max_filesize: int | None = None,
+    max_duration: float | None = None,
 ) -> JobPlan:
     """The yt-dlp options (and post-steps) for one task, with every path inside `scratch`."""
     task_type = task.get("task_type")
@@ -98,13 +104,17 @@ def build_plan(
     else:
         _add_clip(opts, params)
 
+    limits = None
+    if max_filesize is not None and max_duration is not None:
+        limits = _add_limits(opts, params, max_filesize, max_duration, live is not None)
+
     gif: GifSpec | None = None
     if stem == "video":
         gif = _add_video_output(opts, params)
         container = None if gif else str(params.get("output_format") or "mp4").lower()
     else:
         container = _add_audio_output(opts, params)
-    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container)
+    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container, limits=limits)
 
 
 def _common_options(scratch: Path, stem: str, socket_timeout: float, ffmpeg_proxy: str | None, live_start_index: int | None) -> dict[str, Any]:
@@ -148,6 +158,22 @@ def _add_clip(opts: dict[str, Any], params: Mapping[str, Any]) -> None:
     opts["download_ranges"] = download_range_func(None, [(start or 0, end if end is not None else math.inf)])
     # Cutting at exact times needs a re-encode around the cuts; without it the clip snaps to keyframes.
     opts["force_keyframes_at_cuts"] = bool(params.get("force_keyframes"))
+
+
+def _add_limits(opts: dict[str, Any], params: Mapping[str, Any], max_filesize: int, max_duration: float, live: bool) -> Limits:
+    from functions.worker.download.limits import Limits  # here: errors.py imports this module, limits imports errors
+
+    clip = None
+    if not live and ("start_time" in params or "end_time" in params):
+        start = _seconds(params.get("start_time"), "start_time")
+        end = _seconds(params.get("end_time"), "end_time")
+        if start is not None or end is not None:
+            clip = (float(start or 0), float(end) if end is not None else math.inf)
+    limits = Limits(max_filesize=max_filesize, max_duration=max_duration, live=live, clip=clip)
+    opts.update(limits.ydl_options())
+    # Clips and live recordings are written by ffmpeg: it stops at the size limit by itself.
+    opts["external_downloader_args"]["ffmpeg_o"] = ["-fs", str(max_filesize)]
+    return limits
 
 
 def _add_video_output(opts: dict[str, Any], params: Mapping[str, Any]) -> GifSpec | None:

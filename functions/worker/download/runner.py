@@ -28,9 +28,10 @@ from yt_dlp.networking import Request
 from yt_dlp.utils import DownloadError
 
 from shared import logs
-from functions.worker.download.containers import to_container
+from functions.worker.download.containers import media_duration, to_container
 from functions.worker.download.convert import to_gif
 from functions.worker.download.errors import PermanentJobError, classify
+from functions.worker.download.limits import Limits
 from functions.worker.egress.guard import AddressGuard
 from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
 from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
@@ -103,12 +104,13 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
 def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None) -> Path:
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
     url = task["url"]
-    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
+    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
+    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, **limits)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
     if "download_ranges" in plan.ydl_opts:
         meter = GrowthMeter(job_dir, reporter.report, settings.progress_interval, plan.live.duration if plan.live else None)
-    hooks = _Hooks(reporter, meter)
+    hooks = _Hooks(reporter, meter, plan.limits)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
         opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
@@ -129,7 +131,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
                 raise PermanentJobError(f"The URL is not a live stream right now (live_status: {status})")
             index = _live_start_index(ydl, info, plan.live.start)
         # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
-        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, live_start_index=index)
+        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url, live_start_index=index, **limits)
         with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.process_ie_result(info, download=True)
     else:
@@ -147,6 +149,8 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     elif plan.container is not None:
         reporter.report(make_progress("processing", None, None))
         path = to_container(path, plan.container, max_filesize=settings.max_filesize)
+    if plan.limits is not None:
+        plan.limits.check_output(path, None if plan.limits.live or plan.info_only else media_duration(path))
     return _deterministic_name(path, plan.stem)
 
 
@@ -187,9 +191,10 @@ class YtdlpLogger:
 class _Hooks:
     """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
 
-    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None) -> None:
+    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None, limits: Limits | None = None) -> None:
         self._reporter = reporter
         self._meter = meter
+        self._limits = limits
         self._downloaded = False
         self.final_path: str | None = None
 
@@ -206,6 +211,8 @@ class _Hooks:
             self._meter.stop()
 
     def on_download(self, hook: dict[str, Any]) -> None:
+        if self._limits is not None:
+            self._limits.check_progress(hook.get("downloaded_bytes"))  # raising here stops yt-dlp's download
         if hook.get("status") == "finished":
             self._downloaded = True
         progress = download_progress(hook)
