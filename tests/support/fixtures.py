@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.http_server import MediaServer
-from tests.support.media import LiveStream, make_hls_vod, make_large_mp4, make_mp4
+from tests.support.media import LiveStream, make_dash_vod, make_hls_vod, make_large_mp4, make_mp4, make_webm
 
 MP4_NAME = "video.mp4"
 HLS_MASTER = "hls/master.m3u8"
 LARGE_MP4_NAME = "large.mp4"
+DASH_MANIFEST = "dash/manifest.mpd"
+WEBM_NAME = "vp9-opus.webm"
 
 
 @dataclass
@@ -68,6 +70,20 @@ def media_urls(media_server: MediaServer) -> dict[str, str]:
 def large_mp4(media_dir: Path) -> Path:
     """A ~300 MB mp4 in media_dir (served as /large.mp4), made only when a test asks for it."""
     return make_large_mp4(media_dir / LARGE_MP4_NAME, megabytes=300)
+
+
+@pytest.fixture(scope="session")
+def youtube_like_urls(media_dir: Path, media_server: MediaServer) -> dict[str, str]:
+    """What YouTube serves, made once: `dash` (VP9 240p+144p, H.264, AV1 where ffmpeg can, Opus, AAC; 8 s)
+    and `webm` (a progressive VP9/Opus file, 4 s)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [
+            pool.submit(make_dash_vod, media_dir / Path(DASH_MANIFEST).parent, 8),
+            pool.submit(make_webm, media_dir / WEBM_NAME, 4),
+        ]
+        for job in jobs:
+            job.result()
+    return {"dash": media_server.url(DASH_MANIFEST), "webm": media_server.url(WEBM_NAME)}
 
 
 @pytest.fixture

@@ -356,3 +356,67 @@ def _fraction(value: str | None) -> float | None:
         return _to_float(value)
     num, den = value.split("/", 1)
     return float(num) / float(den) if float(den) else None
+
+
+def av1_encoder() -> str | None:
+    """The AV1 encoder this ffmpeg has (fastest first), or None."""
+    proc = _run([FFMPEG, "-hide_banner", "-encoders"], timeout=30)
+    names = {line.split()[1] for line in proc.stdout.decode(errors="replace").splitlines() if len(line.split()) > 1}
+    return next((name for name in ("libsvtav1", "libaom-av1") if name in names), None)
+
+
+def _av1_args(encoder: str, i: str = "") -> list[str]:
+    if encoder == "libsvtav1":
+        return [f"-c:v{i}", "libsvtav1", f"-preset{i}", "12", f"-crf{i}", "45", f"-pix_fmt{i}", "yuv420p"]
+    return [f"-c:v{i}", "libaom-av1", f"-cpu-used{i}", "8", f"-row-mt{i}", "1", f"-crf{i}", "45", f"-b:v{i}", "0"]
+
+
+def _vp9_args(i: str = "") -> list[str]:
+    return [f"-c:v{i}", "libvpx-vp9", f"-deadline{i}", "realtime", f"-cpu-used{i}", "8", f"-b:v{i}", "200k"]
+
+
+def _h264_args(i: str = "") -> list[str]:
+    return [f"-c:v{i}", "libx264", f"-preset{i}", "ultrafast", f"-pix_fmt{i}", "yuv420p"]
+
+
+def make_dash_vod(dir: PathLike, seconds: float = 8, fps: int = 25, segment_seconds: int = 2) -> Path:  # noqa: A002
+    """Write a YouTube-like DASH VOD and return its `manifest.mpd`.
+
+    Separate representations, one adaptation set each: VP9 at 240p and 144p, H.264 240p, AV1 240p when this
+    ffmpeg has an AV1 encoder, and Opus and AAC audio.
+    """
+    root = Path(dir)
+    root.mkdir(parents=True, exist_ok=True)
+    av1 = av1_encoder()
+    renditions: list[tuple[int, Any]] = [(240, _vp9_args), (144, _vp9_args), (240, _h264_args)]
+    if av1:
+        renditions.append((240, lambda i: _av1_args(av1, i)))
+    count = len(renditions)
+    filters = [f"[0:v]split={count}" + "".join(f"[s{n}]" for n in range(count))]
+    filters += [f"[s{n}]scale={_width_for(h)}:{h}[v{n}]" for n, (h, _) in enumerate(renditions)]
+    outputs: list[str] = []
+    for n, (_, codec) in enumerate(renditions):
+        outputs += ["-map", f"[v{n}]", *codec(f":{n}")]
+    outputs += ["-map", "1:a", "-c:a:0", "libopus", "-b:a:0", "64k", "-map", "1:a", "-c:a:1", "aac", "-b:a:1", "64k"]
+    sets = " ".join(f"id={n},streams={n}" for n in range(count + 2))
+    manifest = root / "manifest.mpd"
+    _ffmpeg(
+        *_av_inputs(seconds, _width_for(240), 240, fps),
+        "-filter_complex", ";".join(filters), *outputs, *_gop_args(segment_seconds * fps), "-ac", "2", "-ar", "48000",
+        "-f", "dash", "-seg_duration", str(segment_seconds), "-use_template", "1", "-use_timeline", "0",
+        "-dash_segment_type", "auto", "-adaptation_sets", sets, str(manifest),
+        timeout=300,
+    )
+    return manifest
+
+
+def make_webm(path: PathLike, seconds: float = 4, height: int = 240, fps: int = 25) -> Path:
+    """Write a progressive VP9/Opus webm (no H.264 or AAC anywhere)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        *_av_inputs(seconds, _width_for(height), height, fps), "-map", "0:v", "-map", "1:a",
+        *_vp9_args(), *_gop_args(2 * fps), "-c:a", "libopus", "-b:a", "64k", "-ac", "2", str(out),
+        timeout=120,
+    )
+    return out

@@ -62,7 +62,7 @@ def test_worker_options_video_defaults_to_best_video_and_audio_merged_into_mp4()
     assert plan.stem == "video" and plan.gif is None and plan.live is None and not plan.info_only
     assert opts["format"] == "bestvideo+bestaudio/best"
     assert opts["merge_output_format"] == "mp4/mkv"
-    assert opts["postprocessors"] == [{"key": "FFmpegVideoRemuxer", "preferedformat": "mp4"}]
+    assert plan.container == "mp4" and "postprocessors" not in opts
     assert "download_ranges" not in opts
 
 
@@ -72,18 +72,14 @@ def test_worker_options_video_uses_the_requested_formats():
 
 
 @pytest.mark.parametrize(
-    ("output", "merge", "postprocessor"),
-    [
-        ("mp4", "mp4/mkv", {"key": "FFmpegVideoRemuxer", "preferedformat": "mp4"}),
-        ("MKV", "mkv", {"key": "FFmpegVideoRemuxer", "preferedformat": "mkv"}),
-        ("mov", "mov/mkv", {"key": "FFmpegVideoRemuxer", "preferedformat": "mov"}),
-        ("webm", "webm/mkv", {"key": "FFmpegVideoConvertor", "preferedformat": "webm"}),
-    ],
+    ("output", "merge", "container"),
+    [("mp4", "mp4/mkv", "mp4"), ("MKV", "mkv", "mkv"), ("mov", "mkv", "mov"), ("webm", "webm/mkv", "webm")],
 )
-def test_worker_options_video_containers(output, merge, postprocessor):
-    opts = build_plan(task("get_video", output_format=output), SCRATCH).ydl_opts
-    assert opts["merge_output_format"] == merge
-    assert opts["postprocessors"] == [postprocessor]
+def test_worker_options_video_containers(output, merge, container):
+    plan = build_plan(task("get_video", output_format=output), SCRATCH)
+    # yt-dlp only merges; the runner's container step copies or re-encodes into the target.
+    assert plan.ydl_opts["merge_output_format"] == merge
+    assert plan.container == container and "postprocessors" not in plan.ydl_opts
 
 
 def test_worker_options_gif_downloads_the_picture_only_and_plans_a_bounded_gif():
@@ -130,13 +126,13 @@ def test_worker_options_audio_keeps_the_source_codec_by_default():
 
 
 @pytest.mark.parametrize(
-    ("output", "codec"),
-    [("mp3", "mp3"), ("m4a", "m4a"), ("aac", "aac"), ("opus", "opus"), ("vorbis", "vorbis"), ("ogg", "vorbis"), ("flac", "flac"), ("WAV", "wav"), ("alac", "alac")],
+    ("output", "container"),
+    [("mp3", "mp3"), ("m4a", "m4a"), ("aac", "aac"), ("opus", "opus"), ("vorbis", "vorbis"), ("ogg", "ogg"), ("flac", "flac"), ("WAV", "wav"), ("alac", "alac")],
 )
-def test_worker_options_audio_outputs(output, codec):
-    opts = build_plan(task("get_audio", audio_format="bestaudio[ext=m4a]", output_format=output), SCRATCH).ydl_opts
-    assert opts["format"] == "bestaudio[ext=m4a]/best"
-    assert opts["postprocessors"][0]["preferredcodec"] == codec
+def test_worker_options_audio_outputs(output, container):
+    plan = build_plan(task("get_audio", audio_format="bestaudio[ext=m4a]", output_format=output), SCRATCH)
+    assert plan.ydl_opts["format"] == "bestaudio[ext=m4a]/best"
+    assert plan.container == container and "postprocessors" not in plan.ydl_opts
 
 
 def test_worker_options_refuse_unknown_audio_outputs():
@@ -159,7 +155,7 @@ def test_worker_options_live_video_records_duration_seconds_with_ffmpeg():
 def test_worker_options_live_audio():
     plan = build_plan(task("get_live_audio", duration=10, output_format="mp3"), SCRATCH)
     assert plan.stem == "audio" and plan.live is not None and plan.live.start == 0
-    assert plan.ydl_opts["postprocessors"][0]["preferredcodec"] == "mp3"
+    assert plan.container == "mp3"
     assert "-live_start_index" not in ffmpeg_input(plan.ydl_opts)
 
 

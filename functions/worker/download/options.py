@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from yt_dlp.utils import download_range_func
 
 from shared.formats import AUDIO_CODECS, VIDEO_OUTPUTS
+
+if TYPE_CHECKING:
+    from functions.worker.download.limits import Limits
 
 LIVE_TYPES = frozenset({"get_live_video", "get_live_audio"})
 TASK_STEMS = {
@@ -66,6 +69,8 @@ class JobPlan:
     info_only: bool = False
     live: LiveSpec | None = None
     gif: GifSpec | None = None
+    container: str | None = None  # output format the runner converts the download into (containers.py)
+    limits: Limits | None = None
 
 
 def build_plan(
@@ -76,6 +81,8 @@ def build_plan(
     proxy: str | None = None,
     ffmpeg_location: str | None = None,
     live_start_index: int | None = None,
+    max_filesize: int | None = None,
+    max_duration: float | None = None,
 ) -> JobPlan:
     """The yt-dlp options (and post-steps) for one task, with every path inside `scratch`."""
     task_type = task.get("task_type")
@@ -103,12 +110,17 @@ def build_plan(
     else:
         _add_clip(opts, params)
 
+    limits = None
+    if max_filesize is not None and max_duration is not None:
+        limits = _add_limits(opts, params, max_filesize, max_duration, live is not None)
+
     gif: GifSpec | None = None
     if stem == "video":
         gif = _add_video_output(opts, params)
+        container = None if gif else str(params.get("output_format") or "mp4").lower()
     else:
-        _add_audio_output(opts, params)
-    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif)
+        container = _add_audio_output(opts, params)
+    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container, limits=limits)
 
 
 def _common_options(scratch: Path, stem: str, socket_timeout: float, live_start_index: int | None) -> dict[str, Any]:
@@ -153,6 +165,22 @@ def _add_clip(opts: dict[str, Any], params: Mapping[str, Any]) -> None:
     opts["force_keyframes_at_cuts"] = bool(params.get("force_keyframes"))
 
 
+def _add_limits(opts: dict[str, Any], params: Mapping[str, Any], max_filesize: int, max_duration: float, live: bool) -> Limits:
+    from functions.worker.download.limits import Limits  # here: errors.py imports this module, limits imports errors
+
+    clip = None
+    if not live and ("start_time" in params or "end_time" in params):
+        start = _seconds(params.get("start_time"), "start_time")
+        end = _seconds(params.get("end_time"), "end_time")
+        if start is not None or end is not None:
+            clip = (float(start or 0), float(end) if end is not None else math.inf)
+    limits = Limits(max_filesize=max_filesize, max_duration=max_duration, live=live, clip=clip)
+    opts.update(limits.ydl_options())
+    # Clips and live recordings are written by ffmpeg: it stops at the size limit by itself.
+    opts["external_downloader_args"]["ffmpeg_o"] = ["-fs", str(max_filesize)]
+    return limits
+
+
 def _add_video_output(opts: dict[str, Any], params: Mapping[str, Any]) -> GifSpec | None:
     video_format = params.get("video_format") or "bestvideo"
     audio_format = params.get("audio_format") or "bestaudio"
@@ -165,29 +193,24 @@ def _add_video_output(opts: dict[str, Any], params: Mapping[str, Any]) -> GifSpe
         opts["merge_output_format"] = "mkv"
         return GifSpec()
     opts["format"] = f"{video_format}+{audio_format}/best"
-    # Merge straight into the target when the codecs fit it, else into mkv (takes anything) and convert after.
-    opts["merge_output_format"] = output if output == "mkv" else f"{output}/mkv"
-    if output == "webm":
-        # WebM only holds VP8/VP9/AV1 + Vorbis/Opus: re-encode unless the download already is WebM.
-        opts["postprocessors"] = [{"key": "FFmpegVideoConvertor", "preferedformat": "webm"}]
-    else:
-        # mp4/mov/mkv: change the container only (stream copy); skipped when the file already has that extension.
-        opts["postprocessors"] = [{"key": "FFmpegVideoRemuxer", "preferedformat": output}]
+    # Merge straight into mp4/webm when yt-dlp finds the codecs fit, else into mkv (takes anything); the runner
+    # then copies or re-encodes each stream into the target (containers.py). mov always goes through mkv.
+    opts["merge_output_format"] = output if output == "mkv" else "mkv" if output == "mov" else f"{output}/mkv"
     return None
 
 
-def _add_audio_output(opts: dict[str, Any], params: Mapping[str, Any]) -> None:
+def _add_audio_output(opts: dict[str, Any], params: Mapping[str, Any]) -> str | None:
     audio_format = params.get("audio_format") or "bestaudio"
     output = params.get("output_format")
-    if output:
-        codec = AUDIO_CODECS.get(str(output).lower())
-        if codec is None:
-            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_CODECS)}")
-    else:
-        codec = "best"  # keep the source's codec, only drop the picture
     # `/best`: a source without an audio-only format still gives its sound from the combined file.
     opts["format"] = f"{audio_format}/best"
-    opts["postprocessors"] = [{"key": "FFmpegExtractAudio", "preferredcodec": codec, "nopostoverwrites": False}]
+    if output:
+        if str(output).lower() not in AUDIO_CODECS:
+            raise OptionsError(f"Unsupported audio output format {output!r}; use one of {', '.join(AUDIO_CODECS)}")
+        return str(output).lower()  # the runner converts (containers.py): copy when the codec fits, else encode
+    # Keep the source's codec, only drop the picture.
+    opts["postprocessors"] = [{"key": "FFmpegExtractAudio", "preferredcodec": "best", "nopostoverwrites": False}]
+    return None
 
 
 def _live_spec(params: Mapping[str, Any]) -> LiveSpec:

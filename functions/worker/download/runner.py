@@ -29,10 +29,12 @@ from yt_dlp.networking import Request
 from yt_dlp.utils import DownloadError
 
 from shared import logs
+from functions.worker.download.containers import media_duration, to_container
 from functions.worker.download.convert import to_gif
 from functions.worker.download.errors import DiskBudgetExceeded, PermanentJobError, classify
 from functions.worker.egress import ffmpeg_shim
 from functions.worker.egress.blocking import looks_blocked
+from functions.worker.download.limits import Limits
 from functions.worker.egress.guard import AddressGuard
 from functions.worker.egress.playlists import RefusedUrl, refuse_unless_http
 from functions.worker.egress.upstream import UpstreamProxy, order_for_attempt, parse_proxy_urls
@@ -169,12 +171,13 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     if proxy is not None:
         shim = ffmpeg_shim.install(job_dir / ".egress-bin", proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
-    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress)
+    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
+    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress, **limits)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
     if "download_ranges" in plan.ydl_opts:
         meter = GrowthMeter(job_dir, reporter.report, settings.progress_interval, plan.live.duration if plan.live else None)
-    hooks = _Hooks(reporter, meter, job_dir=job_dir, budget=budget)
+    hooks = _Hooks(reporter, meter, plan.limits, job_dir=job_dir, budget=budget)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
         opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
@@ -195,7 +198,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
                 raise PermanentJobError(f"The URL is not a live stream right now (live_status: {status})")
             index = _live_start_index(ydl, info, plan.live.start)
         # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
-        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, live_start_index=index, **egress)
+        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, live_start_index=index, **egress, **limits)
         with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.process_ie_result(info, download=True)
     else:
@@ -210,6 +213,11 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
         if path != gif:
             path.unlink(missing_ok=True)
         path = gif
+    elif plan.container is not None:
+        reporter.report(make_progress("processing", None, None))
+        path = to_container(path, plan.container, max_filesize=settings.max_filesize)
+    if plan.limits is not None:
+        plan.limits.check_output(path, None if plan.limits.live or plan.info_only else media_duration(path))
     return _deterministic_name(path, plan.stem)
 
 
@@ -275,9 +283,10 @@ class YtdlpLogger:
 class _Hooks:
     """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
 
-    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None, job_dir: Path | None = None, budget: int = 0) -> None:
+    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None, limits: Limits | None = None, job_dir: Path | None = None, budget: int = 0) -> None:
         self._reporter = reporter
         self._meter = meter
+        self._limits = limits
         self._job_dir = job_dir
         self._budget = budget
         self._checked = 0.0
@@ -298,6 +307,8 @@ class _Hooks:
 
     def on_download(self, hook: dict[str, Any]) -> None:
         self.check_disk()
+        if self._limits is not None:
+            self._limits.check_progress(hook.get("downloaded_bytes"))  # raising here stops yt-dlp's download
         if hook.get("status") == "finished":
             self._downloaded = True
         progress = download_progress(hook)
