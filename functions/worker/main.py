@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from shared import logs
 from functions.worker.jobs.child import ForkserverLauncher
 from functions.worker.jobs.scratch import Scratch
@@ -295,7 +297,13 @@ def new_worker_id() -> str:
 def main(stop_policy: StopPolicy | None = None) -> int:
     """Build everything from the environment and run one worker process."""
     logs.configure("worker")
-    settings = get_worker_settings()
+    try:
+        settings = get_worker_settings()
+    except ValidationError as err:
+        # One line per bad setting, naming it and why (never the value: some settings are secrets).
+        for problem in err.errors():
+            log.error("invalid setting", extra={"setting": ".".join(str(p) for p in problem["loc"]).upper(), "reason": problem["msg"]})
+        return 2
     if not settings.jobs_queue_url:
         log.error("JOBS_QUEUE_URL is not set")
         return 2

@@ -32,11 +32,14 @@ from functions.worker.download.convert import to_gif
 from functions.worker.download.errors import PermanentJobError, classify
 from functions.worker.egress.guard import AddressGuard
 from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
+from functions.worker.download.site_options import deno_path, site_options
+from functions.worker.egress.cookies import cookie_reference, operator_cookies, write_jar
 from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.jobs.spec import JobSpec
 from shared.aws import make_client
+from shared.secrets import SecretSource, reference_kind
 from shared.stores.media import MediaStore
 from shared.stores.tasks import TaskStore
 
@@ -77,14 +80,16 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
                 os.environ.pop(name, None)
             proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
         log.info("job started", extra=extra)
-        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None)
+        jar = write_jar(job_dir, operator_cookies(settings.cookies_file, _secret_source(settings)))
+        site = site_options(settings, deno=deno_path(), cookiefile=jar)
+        path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None, site)
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
         log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
         return {"status": "completed", "file_name": path.name}
     except Exception as err:
-        failure = classify(err, guard.refusals if guard else ())
+        failure = classify(err, guard.refusals if guard else (), ylog.warnings)
         message = failure.message
         if _lacks_detail(err) and ylog.warnings:
             message = f"{message} ({ylog.warnings[-1]})"
@@ -99,8 +104,19 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy_url: str | None) -> Path:
-    """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
+def fetch(
+    task: Mapping[str, Any],
+    job_dir: Path,
+    settings: WorkerSettings,
+    reporter: ProgressReporter,
+    ylog: "YtdlpLogger",
+    proxy_url: str | None,
+    site: Mapping[str, Any] | None = None,
+) -> Path:
+    """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir.
+
+    `site`: the operator's options for every job (JS runtime, cookies, extractor args; see download.site_options).
+    """
     url = task["url"]
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, ffmpeg_proxy=proxy_url)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
@@ -110,7 +126,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     hooks = _Hooks(reporter, meter)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
-        opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
+        opts = {**(site or {}), **p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
         return ConfinedYoutubeDL(opts, root=job_dir)
 
     if plan.info_only:
@@ -253,6 +269,13 @@ def _deterministic_name(path: Path, stem: str) -> Path:
     if target != path:
         path.replace(target)
     return target
+
+
+def _secret_source(settings: WorkerSettings) -> SecretSource:
+    """Reads the operator's cookies; a Secrets Manager client only when they live there."""
+    ref = cookie_reference(settings.cookies_file)
+    client = make_client("secretsmanager", settings) if ref and reference_kind(ref) == "arn" else None
+    return SecretSource(client)
 
 
 def _lacks_detail(err: BaseException) -> bool:
