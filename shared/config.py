@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     keys_table: str = "ytdlp-keys"
     tasks_table: str = "ytdlp-tasks"
     rate_limits_table: str = "ytdlp-rate-limits"
+    cookies_table: str = "ytdlp-cookies"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
     media_bucket: str = "ytdlp-media"

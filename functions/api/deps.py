@@ -12,6 +12,7 @@ from functions.api.service import KeyService, TaskService
 from shared.aws import AwsClients
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
+from shared.stores.cookies import CookieStore
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
@@ -38,6 +39,10 @@ class Container:
         return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
 
     @cached_property
+    def cookies(self) -> CookieStore:
+        return CookieStore(self.clients.dynamodb, self.settings.cookies_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
     def tasks(self) -> TaskStore:
         return TaskStore(self.clients.dynamodb, self.settings.tasks_table)
 
@@ -57,7 +62,7 @@ class Container:
 
     @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys)
+        return KeyService(self.keys, self.cookies)
 
 
 def get_container(request: Request) -> Container:
@@ -73,6 +78,10 @@ def get_settings(container: ContainerDep) -> Settings:
 
 def get_key_store(container: ContainerDep) -> KeyStore:
     return container.keys
+
+
+def get_cookie_store(container: ContainerDep) -> CookieStore:
+    return container.cookies
 
 
 def get_task_store(container: ContainerDep) -> TaskStore:
@@ -94,6 +103,7 @@ def get_key_service(container: ContainerDep) -> KeyService:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeysDep = Annotated[KeyStore, Depends(get_key_store)]
 TasksDep = Annotated[TaskStore, Depends(get_task_store)]
+CookiesDep = Annotated[CookieStore, Depends(get_cookie_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]

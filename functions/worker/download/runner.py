@@ -38,7 +38,8 @@ from functions.worker.download.progress import GrowthMeter, ProgressReporter, Tr
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.jobs.spec import JobSpec
-from shared.aws import make_client
+from shared.aws import AwsClients, make_client
+from shared.stores.cookies import CookieStore
 from shared.secrets import SecretSource, reference_kind
 from shared.stores.media import MediaStore
 from shared.stores.tasks import TaskStore
@@ -64,7 +65,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     job_dir = Path(spec.job_dir)
     extra = {"task_id": task_id, "task_type": task.get("task_type"), "host": logs.url_host(task.get("url", ""))}
     started = time.monotonic()
-    tasks = TaskStore(make_client("dynamodb", settings), settings.tasks_table)
+    clients = AwsClients(settings, dynamodb=make_client("dynamodb", settings))
+    tasks = TaskStore(clients.dynamodb, settings.tasks_table)
     media = MediaStore(make_client("s3", settings, read_timeout=60), settings.media_bucket)
     reporter = ProgressReporter(lambda p: tasks.set_progress(task_id, p), settings.progress_interval)
     guard: AddressGuard | None = None
@@ -80,7 +82,9 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
                 os.environ.pop(name, None)
             proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
         log.info("job started", extra=extra)
-        jar = write_jar(job_dir, operator_cookies(settings.cookies_file, _secret_source(settings)))
+        # The key's own cookies win over the operator's for the same domain; only this key's jobs see them.
+        own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
+        jar = write_jar(job_dir, operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
         path = fetch(task, job_dir, settings, reporter, ylog, proxy.url if proxy else None, site)
         size = path.stat().st_size
