@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.aws import AWS_ERRORS, error_code
-from shared.errors import Unavailable
+from shared.errors import TooLarge, Unavailable
 from shared.secrets import Secret
 from shared.stores import unavailable_on_failure
 
 PURPOSE = "key-cookies"
 _NONCE_BYTES = 12
+# A DynamoDB item holds at most 400 KB; cookies are compressed first (cookie files compress well).
+MAX_STORED_BYTES = 380 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,15 @@ class CookieStore:
 
     def put(self, owner: str, text: str, domains: list[str], count: int) -> CookieInfo:
         """Store (or replace) the cookies of `owner`."""
+        compressed = zlib.compress(text.encode("utf-8"), 9)
+        if len(compressed) > MAX_STORED_BYTES:
+            raise TooLarge(f"The cookies are too large to store ({len(compressed)} bytes compressed, at most {MAX_STORED_BYTES})")
         try:
             data_key = self._kms.generate_data_key(KeyId=self._kms_key_id, KeySpec="AES_256", EncryptionContext=_context(owner))
         except AWS_ERRORS as err:
             raise Unavailable(f"The cookie encryption service is unavailable ({error_code(err) or 'no answer'}), try again later") from err
         nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(data_key["Plaintext"]).encrypt(nonce, text.encode("utf-8"), owner.encode("ascii"))
+        ciphertext = AESGCM(data_key["Plaintext"]).encrypt(nonce, compressed, owner.encode("ascii"))
         info = CookieInfo(domains=sorted(domains), count=count, updated_at=time.time())
         item = {
             "owner": {"S": owner},
@@ -89,8 +95,8 @@ class CookieStore:
             data_key = self._kms.decrypt(CiphertextBlob=item["data_key"]["B"], EncryptionContext=_context(owner), KeyId=self._kms_key_id)["Plaintext"]
         except AWS_ERRORS as err:
             raise Unavailable(f"The cookie encryption service is unavailable ({error_code(err) or 'no answer'}), try again later") from err
-        plaintext = AESGCM(data_key).decrypt(item["nonce"]["B"], item["ciphertext"]["B"], owner.encode("ascii"))
-        return Secret(plaintext.decode("utf-8"))
+        compressed = AESGCM(data_key).decrypt(item["nonce"]["B"], item["ciphertext"]["B"], owner.encode("ascii"))
+        return Secret(zlib.decompress(compressed).decode("utf-8"))
 
     def delete(self, owner: str) -> bool:
         """Remove `owner`'s cookies; True when there were some."""

@@ -277,3 +277,27 @@ def test_sites_missing_js_runtime_warning_names_the_fix(no_network: None) -> Non
     # WHEN a job then fails  THEN its error says what to install
     failure = classify(ExtractorError("Requested format is not available", expected=True), warnings=logger.warnings)
     assert "install Deno" in failure.message
+
+
+# ---------------------------------------------------------------- per-key cookies in a job
+
+
+@pytest.mark.slow  # deploys the template into the emulator and runs two jobs
+def test_sites_only_the_owning_keys_job_uses_its_cookies(cookie_site: str, aws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from functions.worker.download.runner import run_job
+    from functions.worker.jobs.spec import JobSpec
+    from shared.stores.cookies import CookieStore
+    from shared.stores.tasks import TaskStore
+
+    # GIVEN key A's cookies stored (as PUT /cookies does) and a site that answers 403 without them
+    settings = WorkerSettings(**{**aws.settings.model_dump(by_alias=True), "allow_private_networks": True})
+    CookieStore(aws.clients.dynamodb, settings.cookies_table, aws.clients.kms, settings.keys_kms_key_id).put("owner-a", JAR, ["127.0.0.1"], 1)
+    tasks = TaskStore(aws.clients.dynamodb, settings.tasks_table)
+    results = {}
+    for owner, task_id in (("owner-a", "AAAAAAAAAAAAAAAA"), ("owner-b", "BBBBBBBBBBBBBBBB")):
+        task = tasks.create(task_id, owner, "get_video", cookie_site, {"output_format": "mp4"})
+        results[owner] = run_job(JobSpec(task=dict(task), settings=settings, job_dir=str(tmp_path / task_id)))
+    # THEN A's task completes, B's fails with an error that names the fix, and no jar is left behind
+    assert results["owner-a"]["status"] == "completed", results["owner-a"]
+    assert results["owner-b"]["status"] == "failed" and "configure cookies" in results["owner-b"]["error"]
+    assert not list(tmp_path.glob("*/cookies.txt"))
