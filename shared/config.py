@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     tasks_table: str = "ytdlp-tasks"
     rate_limits_table: str = "ytdlp-rate-limits"
     cookies_table: str = "ytdlp-cookies"
+    workers_table: str = "ytdlp-workers"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
     media_bucket: str = "ytdlp-media"

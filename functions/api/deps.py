@@ -18,6 +18,7 @@ from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
+from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
 
@@ -41,6 +42,10 @@ class Container:
     @cached_property
     def cookies(self) -> CookieStore:
         return CookieStore(self.clients.dynamodb, self.settings.cookies_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
+    def workers(self) -> WorkerStore:
+        return WorkerStore(self.clients.dynamodb, self.settings.workers_table)
 
     @cached_property
     def tasks(self) -> TaskStore:
@@ -84,6 +89,10 @@ def get_cookie_store(container: ContainerDep) -> CookieStore:
     return container.cookies
 
 
+def get_worker_store(container: ContainerDep) -> WorkerStore:
+    return container.workers
+
+
 def get_task_store(container: ContainerDep) -> TaskStore:
     return container.tasks
 
@@ -104,6 +113,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeysDep = Annotated[KeyStore, Depends(get_key_store)]
 TasksDep = Annotated[TaskStore, Depends(get_task_store)]
 CookiesDep = Annotated[CookieStore, Depends(get_cookie_store)]
+WorkersDep = Annotated[WorkerStore, Depends(get_worker_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]

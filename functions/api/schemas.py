@@ -197,6 +197,10 @@ class TaskStatusResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
+    workers: int = Field(0, description="Worker processes alive (heartbeat records not yet expired).")
+    versions: dict[str, str] | None = Field(
+        None, description="What the newest live worker runs: yt_dlp, yt_dlp_ejs, deno, ffmpeg, pot_plugin (null: no worker alive)."
+    )
 
 
 # Per-key cookies (docs/sites.md). The 1 MiB body limit of PUT /cookies is enforced before parsing (413).
