@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-fast bench lint deploy setup ffmpeg clean
+.PHONY: run test test-fast bench lint deploy canary setup ffmpeg clean
 
+# YTDLP_VERSION=<release|latest|nightly> make run: the workers run that yt-dlp (docs/sites.md).
 run: setup
 	$(PY) -m infra.local
 
@@ -22,6 +23,10 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
+
+# One real job through a running stack (local or BASE_URL), never part of the tests: make canary URL=... API_KEY=...
+canary: $(STAMP)
+	URL="$(URL)" TASK="$(TASK)" BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(PY) -m infra.canary
 
 # Not `setup`: deploying needs the packages, not ffmpeg (the worker image brings its own).
 deploy: $(STAMP)

@@ -22,6 +22,7 @@
 #   PARAMETER_OVERRIDES  more template parameters for this deploy, e.g. "MaxWorkerTasks=8 WorkerCpu=2048
 #                        WorkerMemory=4096"; parameters not given keep their previous values
 #   PYTHON               the interpreter with the project's packages (default: .venv/bin/python)
+#   YTDLP_VERSION        a yt-dlp release, latest or nightly for the worker image (default: the pinned one)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -125,7 +126,12 @@ step "Building and pushing $image ($platform)"
 aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "${repository_uri%%/*}"
 # Context: the repository root (the Dockerfile copies requirements.txt, shared/ and functions/worker/).
 # --provenance=false: a plain image manifest rather than an index with an attestation.
+# YTDLP_VERSION (docs/sites.md): another yt-dlp release than the pinned one, checked before the build.
+ytdlp_version="$("$PY" -c 'import sys; from infra.ytdlp_release import check; print(check(sys.argv[1]))' "${YTDLP_VERSION:-}")" \
+    || die "YTDLP_VERSION: use a yt-dlp release such as 2026.8.19, latest or nightly."
+[ -z "$ytdlp_version" ] || step "Worker image with yt-dlp $ytdlp_version"
 docker buildx build --platform "$platform" --provenance=false \
+    --build-arg "YTDLP_VERSION=$ytdlp_version" \
     -f functions/worker/Dockerfile -t "$image" --push .
 
 # ---------------------------------------------------------------- 3. the stack

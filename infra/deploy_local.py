@@ -58,6 +58,8 @@ _DEFERRED_OUTPUT_PREFIX = "LocalDeferred"
 # Stack outputs → the Settings environment variables they fill.
 OUTPUT_SETTINGS: Mapping[str, str] = {
     "KeysTableName": "KEYS_TABLE",
+    "CookiesTableName": "COOKIES_TABLE",
+    "WorkersTableName": "WORKERS_TABLE",
     "TasksTableName": "TASKS_TABLE",
     "RateLimitsTableName": "RATE_LIMITS_TABLE",
     "JobsQueueUrl": "JOBS_QUEUE_URL",

@@ -42,10 +42,11 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.argv, cwd=ROOT, env={**env, **self.extra_env}, stdout=out, stderr=subprocess.STDOUT)
         self.started_at = time.monotonic()
 
 
@@ -81,9 +82,12 @@ class LocalStack:
         self._bootstrap_admin()
 
         python = sys.executable
+        worker_env = ytdlp_environment(self.env)
         self.children.append(Child("api", [python, "-m", "functions.api"], self.log_dir / "api.log", restart=True))
         for n in range(self.workers):
-            self.children.append(Child(f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True))
+            self.children.append(
+                Child(f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True, extra_env=worker_env)
+            )
         for child in self.children:
             child.start(self.env)
         threading.Thread(target=self._cleanup_timer, name="cleanup", daemon=True).start()
@@ -169,6 +173,17 @@ def ensure_secret_file(path: Path) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(32))
     return path
+
+
+def ytdlp_environment(env: dict[str, str]) -> dict[str, str]:
+    """What the workers' environment adds for YTDLP_VERSION: that release's folder first on PYTHONPATH (or nothing)."""
+    from infra.ytdlp_release import install
+
+    release = install(env.get("YTDLP_VERSION", ""))
+    if release is None:
+        return {}
+    log.info("workers run yt-dlp %s from %s", env.get("YTDLP_VERSION"), release)
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(release), env.get("PYTHONPATH", "")) if p)}
 
 
 # template.yaml parameter -> environment variable that sets it locally.

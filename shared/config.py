@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     keys_table: str = "ytdlp-keys"
     tasks_table: str = "ytdlp-tasks"
     rate_limits_table: str = "ytdlp-rate-limits"
+    cookies_table: str = "ytdlp-cookies"
+    workers_table: str = "ytdlp-workers"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
     media_bucket: str = "ytdlp-media"

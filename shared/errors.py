@@ -33,6 +33,10 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class TooLarge(ServiceError):
+    status_code = 413
+
+
 class RateLimited(ServiceError):
     status_code = 429
 

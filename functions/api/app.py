@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from functions.api.access_log import AccessLog
 from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
-from functions.api.schemas import ErrorResponse
-from functions.api.routes import files, health, keys, tasks
+from functions.api.schemas import MAX_COOKIES_BYTES, ErrorResponse
+from functions.api.routes import cookies, files, health, keys, tasks
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
 
@@ -37,9 +37,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         redirect_slashes=False,
     )
     app.state.container = container or Container(settings or get_settings())
-    for module in (tasks, keys, files, health):
+    for module in (tasks, keys, cookies, files, health):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    # A cookies file may be large (a body of up to 1 MiB); every other body stays small.
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, path_limits={"/cookies": MAX_COOKIES_BYTES})
     app.add_middleware(AccessLog)  # outermost: it sees the 413s too
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -15,11 +15,13 @@ from shared import logs
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.secrets import SecretSource
+from shared.stores.cookies import CookieStore
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
+from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
 
@@ -39,6 +41,14 @@ class Container:
     def keys(self) -> KeyStore:
         # KMS only serves create/get/get_keys: authenticating a request never builds its client.
         return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
+    def cookies(self) -> CookieStore:
+        return CookieStore(self.clients.dynamodb, self.settings.cookies_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
+    def workers(self) -> WorkerStore:
+        return WorkerStore(self.clients.dynamodb, self.settings.workers_table)
 
     @cached_property
     def tasks(self) -> TaskStore:
@@ -65,7 +75,7 @@ class Container:
 
     @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys)
+        return KeyService(self.keys, self.cookies)
 
 
 def get_container(request: Request) -> Container:
@@ -81,6 +91,14 @@ def get_settings(container: ContainerDep) -> Settings:
 
 def get_key_store(container: ContainerDep) -> KeyStore:
     return container.keys
+
+
+def get_cookie_store(container: ContainerDep) -> CookieStore:
+    return container.cookies
+
+
+def get_worker_store(container: ContainerDep) -> WorkerStore:
+    return container.workers
 
 
 def get_task_store(container: ContainerDep) -> TaskStore:
@@ -106,6 +124,8 @@ def get_key_service(container: ContainerDep) -> KeyService:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeysDep = Annotated[KeyStore, Depends(get_key_store)]
 TasksDep = Annotated[TaskStore, Depends(get_task_store)]
+CookiesDep = Annotated[CookieStore, Depends(get_cookie_store)]
+WorkersDep = Annotated[WorkerStore, Depends(get_worker_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 LinksDep = Annotated[FileLinks, Depends(get_links)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]

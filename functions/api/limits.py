@@ -18,17 +18,19 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """Counts body bytes as they arrive (Content-Length or chunked) and answers 413 past `max_bytes`."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope.get("path", ""), self.default_max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _reject(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _reject(send, max_bytes)
             return
         seen = 0
         started = False
@@ -39,12 +41,12 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     # Answer 413 here: the app sees the exception inside its body parsing, where FastAPI turns
                     # any error into a 400 that would hide why the request was refused.
                     if not started and not rejected:
                         rejected = True
-                        await _reject(send, self.max_bytes)
+                        await _reject(send, max_bytes)
                     raise BodyTooLarge
             return message
 

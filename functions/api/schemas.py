@@ -209,3 +209,28 @@ class TaskStatusResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
+    workers: int = Field(0, description="Worker processes alive (heartbeat records not yet expired).")
+    versions: dict[str, str] | None = Field(
+        None, description="What the newest live worker runs: yt_dlp, yt_dlp_ejs, deno, ffmpeg, pot_plugin (null: no worker alive)."
+    )
+
+
+# Per-key cookies (docs/sites.md). The 1 MiB body limit of PUT /cookies is enforced before parsing (413).
+MAX_COOKIES_BYTES = 1024 * 1024
+
+
+class CookiesBody(_Body):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    cookies: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_COOKIES_BYTES,
+        description="A Netscape cookies file (cookies.txt: seven tab-separated fields per line), used for this key's jobs only.",
+    )
+
+
+class CookiesInfo(BaseModel):
+    domains: list[str] = Field(..., description="The cookie domains stored for this key (never the values).")
+    count: int = Field(..., description="How many cookies are stored.")
+    updated_at: float = Field(..., description="When they were stored (Unix time).")

@@ -9,6 +9,7 @@ from shared import logs
 from shared.config import Settings
 from shared.errors import BadRequest, Conflict, Forbidden, ServiceError
 from shared.models import new_task_id
+from shared.stores.cookies import CookieStore
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
@@ -78,8 +79,9 @@ class TaskService:
 class KeyService:
     """Key management with the rule that nobody grants what they do not hold."""
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: KeyStore, cookies: CookieStore | None = None) -> None:
         self._keys = keys
+        self._cookies = cookies
 
     def create(self, caller: ApiKey, name: str, permissions: list[str]) -> str:
         missing = sorted(set(permissions) - set(caller.permissions))
@@ -95,6 +97,9 @@ class KeyService:
         if target is not None and target.has("create_key") and self._is_last_key_manager(target):
             raise Conflict("Cannot delete the last key that holds create_key")
         self._keys.delete(name)
+        if target is not None and self._cookies is not None:
+            # The key is gone first: its cookies can no longer be used, even if this delete fails (503, retried).
+            self._cookies.delete(target.key_hash)
         log.info("key deleted", extra={"key_name": name, "by": caller.name})
 
     def _is_last_key_manager(self, target: ApiKey) -> bool:

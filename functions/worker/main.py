@@ -22,14 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from shared import logs, metrics
 from functions.worker.heartbeat import heartbeat_timeouts
 from functions.worker.jobs.child import ForkserverLauncher
 from functions.worker.jobs.scratch import Scratch
+from functions.worker.presence import Presence, collect_versions
 from functions.worker.service import STORE_ERRORS, JobService
 from functions.worker.settings import WorkerSettings, get_worker_settings
 from shared.aws import AwsClients
 from shared.stores.queue import Job, JobQueue
+from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -143,12 +147,14 @@ class Worker:
         service: JobService,
         stop_policy: StopPolicy | None = None,
         health_file: Path | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self._settings = settings
         self._queue = queue
         self._service = service
         self._policy = stop_policy or NeverStop()
         self._health_file = health_file
+        self._presence = presence
         self._slots = Slots(settings.max_workers)
         self._stop = threading.Event()
         self._drain = False  # stop asked by the policy: let running jobs finish, however long
@@ -189,6 +195,8 @@ class Worker:
         heartbeat_stop = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat_loop, args=(heartbeat_stop,), name="heartbeat", daemon=True)
         self._touch_health()
+        if self._presence is not None:
+            self._presence.beat()
         receiver.start()
         heartbeat.start()
         log.info("worker started", extra={"worker_id": self._service.worker_id, "max_workers": self._settings.max_workers})
@@ -197,6 +205,8 @@ class Worker:
         self._shutdown()
         heartbeat_stop.set()
         heartbeat.join(5)
+        if self._presence is not None:
+            self._presence.leave()
         receiver.join(1)
         stats = self.stats
         stats.running = self._slots.used
@@ -288,6 +298,8 @@ class Worker:
                     self._service.keep_alive()
                 except Exception:
                     log.exception("heartbeat failed")
+                if self._presence is not None:
+                    self._presence.beat()
             self._touch_health()
 
     def _touch_health(self) -> None:
@@ -307,7 +319,13 @@ def new_worker_id() -> str:
 def main(stop_policy: StopPolicy | None = None) -> int:
     """Build everything from the environment and run one worker process."""
     logs.configure("worker")
-    settings = get_worker_settings()
+    try:
+        settings = get_worker_settings()
+    except ValidationError as err:
+        # One line per bad setting, naming it and why (never the value: some settings are secrets).
+        for problem in err.errors():
+            log.error("invalid setting", extra={"setting": ".".join(str(p) for p in problem["loc"]).upper(), "reason": problem["msg"]})
+        return 2
     if not settings.jobs_queue_url:
         log.error("JOBS_QUEUE_URL is not set")
         return 2
@@ -329,7 +347,12 @@ def main(stop_policy: StopPolicy | None = None) -> int:
         heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
         heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
     )
-    worker = Worker(settings, queue, service, stop_policy=stop_policy, health_file=Path(settings.scratch_dir) / "alive")
+    # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
+    presence = Presence(
+        WorkerStore(clients.dynamodb, settings.workers_table), worker_id, collect_versions(), ttl=3 * settings.heartbeat_interval + 30,
+        running=lambda: len(service.registry),
+    )
+    worker = Worker(settings, queue, service, stop_policy=stop_policy, health_file=Path(settings.scratch_dir) / "alive", presence=presence)
     worker.install_signal_handlers()
     try:
         return worker.run()

@@ -191,3 +191,18 @@ def test_killing_every_worker_mid_recording_loses_nothing(live_stream, tmp_path)
         assert len(workers) == 2 and not set(workers) & set(before), (workers, before)
     finally:
         assert other.stop() == 0, other.logs()
+
+
+def test_health_shows_the_versions_the_workers_run(client: Client):
+    # GIVEN the running stack  WHEN its workers have sent their first heartbeat  THEN /health names what they run
+    deadline = time.monotonic() + 60
+    while True:
+        status, _, health = client.call("GET", "/health")
+        assert status == 200, health
+        if health["workers"] >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert health["workers"] >= 1, health
+    versions = health["versions"]
+    assert tuple(int(p) for p in versions["deno"].split(".")[:2]) >= (2, 3)
+    assert versions["yt_dlp"] and versions["yt_dlp_ejs"] and versions["ffmpeg"]

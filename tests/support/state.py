@@ -8,9 +8,9 @@ from typing import Any
 from tests.support.stack import DeployedStack
 
 
-def tables(stack: DeployedStack) -> tuple[str, str, str]:
+def tables(stack: DeployedStack) -> tuple[str, ...]:
     s = stack.settings
-    return (s.keys_table, s.tasks_table, s.rate_limits_table)
+    return (s.keys_table, s.tasks_table, s.rate_limits_table, s.cookies_table)
 
 
 def scan_all(stack: DeployedStack, table: str) -> list[dict[str, Any]]:

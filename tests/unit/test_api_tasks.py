@@ -149,7 +149,7 @@ def test_oversized_body_is_413(api):
 
 
 def test_health_needs_no_key_and_openapi_documents_the_key_header(api):
-    assert api.client.get("/health").json() == {"status": "ok"}
+    assert api.client.get("/health").json() == {"status": "ok", "workers": 0, "versions": None}
     spec = api.client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "Your API key."}
     assert api.client.get("/docs").status_code == 200

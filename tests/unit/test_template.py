@@ -38,6 +38,8 @@ WILDCARD_RESOURCE_ALLOWED = {
 
 RESOURCE_SETTINGS = {
     "KEYS_TABLE",
+    "COOKIES_TABLE",
+    "WORKERS_TABLE",
     "TASKS_TABLE",
     "RATE_LIMITS_TABLE",
     "JOBS_QUEUE_URL",
@@ -60,16 +62,27 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _branches(items: list[Any]) -> list[Any]:
+    """List items with every `Fn::If` replaced by both of its branches (AWS::NoValue dropped): what could deploy."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            out += _branches([b for b in item["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"}])
+        else:
+            out.append(item)
+    return out
+
+
 def _policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(owner, statement) for every identity policy in the template: role inline policies and policy resources."""
     for name, res in template["Resources"].items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+                for statement in _branches(_as_list(policy["PolicyDocument"]["Statement"])):
                     yield f"{name}/{policy['PolicyName']}", statement
         elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            for statement in _as_list(props["PolicyDocument"]["Statement"]):
+            for statement in _branches(_as_list(props["PolicyDocument"]["Statement"])):
                 yield name, statement
 
 
@@ -125,7 +138,7 @@ def test_template_environment_names_are_settings(translated: dict[str, Any]) -> 
     api = _resources_of(translated, "AWS::Lambda::Function")["ApiFunction"]["Properties"]["Environment"]["Variables"]
     cleanup = _resources_of(translated, "AWS::Lambda::Function")["CleanupFunction"]["Properties"]["Environment"]
     task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
-    worker = {e["Name"] for e in task["ContainerDefinitions"][0]["Environment"]}
+    worker = {e["Name"] for e in _branches(task["ContainerDefinitions"][0]["Environment"])}
 
     assert RESOURCE_SETTINGS <= set(api) and RESOURCE_SETTINGS <= set(cleanup["Variables"])
     assert {"TASKS_TABLE", "JOBS_QUEUE_URL", "MEDIA_BUCKET", "MAX_ATTEMPTS", "SHUTDOWN_GRACE"} <= worker
@@ -150,7 +163,7 @@ def test_template_carries_no_admin_key(translated: dict[str, Any]) -> None:
     for name, function in _resources_of(translated, "AWS::Lambda::Function").items():
         assert "ADMIN_API_KEY" not in function["Properties"]["Environment"]["Variables"], name
     task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
-    assert "ADMIN_API_KEY" not in {e["Name"] for e in task["ContainerDefinitions"][0]["Environment"]}
+    assert "ADMIN_API_KEY" not in {e["Name"] for e in _branches(task["ContainerDefinitions"][0]["Environment"])}
 
 
 def test_template_media_bucket_refuses_plain_http(translated: dict[str, Any]) -> None:
@@ -337,3 +350,17 @@ def test_deploy_keys_kms_key_encrypts_by_arn_and_alias(deployed: Deployed) -> No
     assert kms.decrypt(CiphertextBlob=by_alias["CiphertextBlob"])["Plaintext"] == b"secret"
     encrypted = kms.encrypt(KeyId=key_arn, Plaintext=b"other")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=encrypted, KeyId=key_arn)["Plaintext"] == b"other"
+
+
+def test_template_pot_provider_sidecar_and_cookies_secret_are_optional(translated: dict[str, Any]) -> None:
+    # GIVEN the worker task definition  THEN the sidecar and the cookies secret exist only when their parameter is set
+    params = translated["Parameters"]
+    assert params["PotProviderImage"]["Default"] == "" and params["CookiesSecretArn"]["Default"] == ""
+    task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
+    sidecar = task["ContainerDefinitions"][1]["Fn::If"]
+    assert sidecar[0] == "HasPotProvider" and sidecar[2] == {"Ref": "AWS::NoValue"}
+    assert sidecar[1]["Essential"] is False and sidecar[1]["Image"] == {"Ref": "PotProviderImage"}
+    env = {e["Name"]: e["Value"] for e in _branches(task["ContainerDefinitions"][0]["Environment"])}
+    assert env["COOKIES_FILE"] == {"Ref": "CookiesSecretArn"} and env["POT_PROVIDER_URL"] == "http://127.0.0.1:4416"
+    reads = [s for _, s in _policy_statements(translated) if s.get("Sid") == "ReadOperatorCookies"]
+    assert reads and reads[0]["Resource"] == {"Ref": "CookiesSecretArn"}

@@ -26,12 +26,14 @@ from yt_dlp.utils import (
 from functions.worker.egress.guard import PrivateAddressRefused
 from functions.worker.download.options import OptionsError
 from functions.worker.jobs.disk import gib, is_out_of_space
+from functions.worker.download.site_errors import BLOCKED_STATUSES, JS_RUNTIME_FIX, blocked_fix, diagnose, js_runtime_missing
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 
 # Client errors that a retry can fix: timeout, too early, too many requests.
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _MAX_MESSAGE = 500
+_CLI_HINT = re.compile(r"\.?\s*(?:Use --(?:cookies|username)|See\s+https://github\.com/yt-dlp/).*$", re.S)
 
 
 class PermanentJobError(Exception):
@@ -59,11 +61,18 @@ class Failure:
     message: str
 
 
-def classify(exc: BaseException, refusals: Iterable[str] = (), used: int = 0, budget: int = 0) -> Failure:
-    """Decide whether `exc` ends the task or deserves a retry, with a readable message and no traceback.
+def classify(exc: BaseException, refusals: Iterable[str] = (), warnings: Iterable[str] = (), used: int = 0, budget: int = 0) -> Failure:
+    """Decide whether `exc` ends the task or deserves a retry, with a readable message that names the fix.
 
     `used` and `budget` are the job's scratch bytes and share, for telling its own full disk from another's.
     """
+    failure = _classify(exc, refusals, used, budget)
+    if js_runtime_missing(warnings):
+        return Failure(failure.permanent, f"{failure.message} ({JS_RUNTIME_FIX})")
+    return failure
+
+
+def _classify(exc: BaseException, refusals: Iterable[str], used: int, budget: int) -> Failure:
     refused = list(refusals)
     chain = list(_chain(exc))
     full = out_of_space(exc, used, budget)
@@ -81,11 +90,17 @@ def classify(exc: BaseException, refusals: Iterable[str] = (), used: int = 0, bu
         if isinstance(err, HTTPError):
             status = int(err.status)
             permanent = 400 <= status < 500 and status not in _RETRYABLE_4XX
-            return Failure(permanent, f"HTTP Error {status}: {err.reason}" if err.reason else f"HTTP Error {status}")
+            message = f"HTTP Error {status}: {err.reason}" if err.reason else f"HTTP Error {status}"
+            if status in BLOCKED_STATUSES:
+                message = f"{message} ({blocked_fix(status)})"
+            return Failure(permanent, message)
         if isinstance(err, (TransportError, ContentTooShortError, socket.timeout, ConnectionError, TimeoutError)):
             return Failure(False, readable(err))
         if isinstance(err, (Unavailable, *AWS_ERRORS)):
             return Failure(False, _aws_message(err))
+    site = _site_failure(chain)
+    if site is not None:
+        return site
     for err in chain:
         if isinstance(err, (UnsupportedError, GeoRestrictedError, UnavailableVideoError, PostProcessingError)):
             return Failure(True, readable(err))
@@ -93,6 +108,23 @@ def classify(exc: BaseException, refusals: Iterable[str] = (), used: int = 0, bu
         if isinstance(err, ExtractorError) and err.expected:
             return Failure(True, readable(err))
     return Failure(False, readable(exc))
+
+
+def _site_failure(chain: list[BaseException]) -> Failure | None:
+    """A site's refusal (bot check, sign-in, private, geo, age...) as a message that names the fix."""
+    site_errors = [e for e in chain if isinstance(e, (ExtractorError, DownloadError))]
+    if not site_errors:
+        return None
+    problem = diagnose(readable(e) for e in site_errors)
+    if problem is None and any(isinstance(e, UnsupportedError) for e in chain):
+        problem = diagnose(["Unsupported URL:"])
+    if problem is None and any(isinstance(e, GeoRestrictedError) for e in chain):
+        problem = diagnose(["geo-restricted"])
+    if problem is None:
+        return None
+    # yt-dlp's own hint names command-line options (--cookies...), which mean nothing to an API user.
+    text = _CLI_HINT.sub("", readable(site_errors[0])).rstrip(" .") or problem.kind
+    return Failure(problem.permanent, f"{text} ({problem.fix})")
 
 
 def readable(exc: BaseException) -> str:

@@ -40,12 +40,15 @@ from functions.worker.egress.playlists import RefusedUrl, refuse_unless_http
 from functions.worker.egress.upstream import UpstreamProxy, order_for_attempt, parse_proxy_urls
 from functions.worker.download.options import JobPlan, build_plan, live_start_index, media_playlist_durations
 from functions.worker.jobs.disk import gib, job_budget, used_bytes
+from functions.worker.download.site_options import deno_path, site_options
+from functions.worker.egress.cookies import cookie_reference, operator_cookies, write_jar
 from functions.worker.download.progress import GrowthMeter, ProgressReporter, TransferMeter, download_progress, make_progress
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.jobs.spec import JobSpec
-from shared.aws import make_client
-from shared.secrets import SecretSource
+from shared.aws import AwsClients, make_client
+from shared.stores.cookies import CookieStore
+from shared.secrets import SecretSource, reference_kind
 from shared.urls import is_public_address
 from shared.stores.media import MediaStore
 from shared.stores.tasks import TaskStore
@@ -72,7 +75,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     job_dir = Path(spec.job_dir)
     extra = {"task_id": task_id, "task_type": task.get("task_type"), "host": logs.url_host(task.get("url", ""))}
     started = time.monotonic()
-    tasks = TaskStore(make_client("dynamodb", settings), settings.tasks_table)
+    clients = AwsClients(settings, dynamodb=make_client("dynamodb", settings))
+    tasks = TaskStore(clients.dynamodb, settings.tasks_table)
     media = MediaStore(make_client("s3", settings, read_timeout=60), settings.media_bucket)
     reporter = ProgressReporter(lambda p: tasks.set_progress(task_id, p), settings.progress_interval)
     guard: AddressGuard | None = None
@@ -96,14 +100,18 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
                 os.environ.pop(name, None)
         proxy = GuardedProxy(guard, connect_timeout=settings.socket_timeout, idle_timeout=max(60.0, 3 * settings.socket_timeout)).start()
         log.info("job started", extra=extra)
-        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget)
+        # The key's own cookies win over the operator's for the same domain; only this key's jobs see them.
+        own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
+        jar = write_jar(job_dir, operator_cookies(settings.cookies_file, _secret_source(settings)), own)
+        site = site_options(settings, deno=deno_path(), cookiefile=jar)
+        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site)
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
         log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
         return {"status": "completed", "file_name": path.name}
     except Exception as err:
-        failure = classify(err, guard.refusals if guard else (), used=used_bytes(job_dir), budget=budget)
+        failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
         if _lacks_detail(err) and ylog.warnings:
             message = f"{message} ({ylog.warnings[-1]})"
@@ -124,13 +132,14 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
 def _fetch_rotating(
     task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger",
     proxy: GuardedProxy, upstreams: list[UpstreamProxy], extra: dict[str, Any], budget: int = 0,
+    site: Mapping[str, Any] | None = None,
 ) -> Path:
     """fetch() through the attempt's proxy; a failure that looks like blocking moves on to the next one at once."""
     order: list[UpstreamProxy | None] = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
     for index, upstream in enumerate(order):
         proxy.use(upstream)
         try:
-            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget)
+            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget, site)
         except Exception as err:
             last = index == len(order) - 1
             if upstream is None or last or proxy.refused() or not looks_blocked(err, proxy.upstream_failures()):
@@ -164,8 +173,20 @@ def _pot_provider(settings: WorkerSettings) -> list[tuple[str, int]]:
     return [(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))]
 
 
-def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger", proxy: GuardedProxy | None, budget: int = 0) -> Path:
-    """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir."""
+def fetch(
+    task: Mapping[str, Any],
+    job_dir: Path,
+    settings: WorkerSettings,
+    reporter: ProgressReporter,
+    ylog: "YtdlpLogger",
+    proxy: GuardedProxy | None,
+    budget: int = 0,
+    site: Mapping[str, Any] | None = None,
+) -> Path:
+    """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir.
+
+    `site`: the operator's options for every job (JS runtime, cookies, extractor args; see download.site_options).
+    """
     url = task["url"]
     egress: dict[str, Any] = {}
     if proxy is not None:
@@ -180,7 +201,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     hooks = _Hooks(reporter, meter, plan.limits, job_dir=job_dir, budget=budget)
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
-        opts = {**p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
+        opts = {**(site or {}), **p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
         return ConfinedYoutubeDL(opts, root=job_dir)
 
     if plan.info_only:
@@ -368,6 +389,13 @@ def _deterministic_name(path: Path, stem: str) -> Path:
     if target != path:
         path.replace(target)
     return target
+
+
+def _secret_source(settings: WorkerSettings) -> SecretSource:
+    """Reads the operator's cookies; a Secrets Manager client only when they live there."""
+    ref = cookie_reference(settings.cookies_file)
+    client = make_client("secretsmanager", settings) if ref and reference_kind(ref) == "arn" else None
+    return SecretSource(client)
 
 
 def _lacks_detail(err: BaseException) -> bool:
