@@ -1,10 +1,12 @@
-"""`make run`: the whole stack on one machine — an embedded AWS emulator with template.yaml deployed into it,
-the API on uvicorn, WORKER_PROCESSES workers (restarted when they die, as ECS would) and the cleanup on a timer.
-Ctrl-C or SIGTERM stops everything it started.
+"""`make run`: the whole stack on one machine — DynamoDB and S3 served from STATE_DIR (infra/backends.js), an
+embedded moto for SQS and KMS with template.yaml deployed into it, the API on uvicorn, WORKER_PROCESSES workers
+(restarted when they die, as ECS would) and the cleanup on a timer. Ctrl-C or SIGTERM stops everything it started;
+the next start finds every key, task and file again (see infra/state.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,6 +17,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from infra.state import StateError, open_state, state_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("local-stack")
@@ -59,22 +63,49 @@ class LocalStack:
         self.log_dir = Path(self.env.get("LOCAL_LOG_DIR", ROOT / ".local" / "logs"))
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.failed = False
         self.emulator = None
+        self.backends = None
+        self.state_dir = state_dir(self.env)
 
     def start(self) -> None:
         from infra.deploy_local import deploy
         from infra.emulator import start_emulator
 
+        from infra.backends import Backends
+        from infra.deploy_local import mirror_to_backends
+        from infra.emulator import KmsKeyVault
+
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        open_state(self.state_dir)
+        log.info("state in %s", self.state_dir)
         os.environ.update(LOCAL_ENV)
+        self.backends = Backends(self.state_dir, open(self.log_dir / "backends.log", "ab"), credentials=(LOCAL_ENV["AWS_ACCESS_KEY_ID"], LOCAL_ENV["AWS_SECRET_ACCESS_KEY"]))
+        backends = self.backends.start()
+        log.info("DynamoDB on %s, S3 on %s (from disk)", backends["dynamodb"], backends["s3"])
         self.emulator, endpoint = start_emulator(self.emulator_port)
-        log.info("emulator on %s", endpoint)
+        log.info("emulator (SQS, KMS) on %s", endpoint)
         parameters = {k: self.env[v] for k, v in _TEMPLATE_PARAMETERS.items() if v in self.env}
-        outputs = deploy(endpoint, parameters=parameters, region=LOCAL_ENV["AWS_REGION"])
+        region = LOCAL_ENV["AWS_REGION"]
+        outputs = deploy(endpoint, parameters=parameters, region=region)
+        kept = self._persisted_names(outputs)
+        mirror_to_backends(
+            endpoint,
+            backends,
+            tables={outputs[n]: kept[n] for n in PERSISTED_TABLES},
+            buckets={outputs[n]: kept[n] for n in PERSISTED_BUCKETS},
+            region=region,
+        )
+        outputs.update(kept)
+        key_arn = outputs["KEYS_KMS_KEY_ID"]
+        outputs["KEYS_KMS_KEY_ID"] = KmsKeyVault(self.state_dir / "kms-keys.json").restore_or_record(key_arn, key_arn.split(":")[4], region)
         self.env.update(outputs)
         self.env["AWS_ENDPOINT_URL"] = endpoint
+        self.env["AWS_ENDPOINT_URL_DYNAMODB"] = backends["dynamodb"]
+        self.env["AWS_ENDPOINT_URL_S3"] = backends["s3"]
         os.environ.update(self.env)
         self._bootstrap_admin()
+        self._requeue_unfinished()
 
         python = sys.executable
         self.children.append(Child("api", [python, "-m", "functions.api"], self.log_dir / "api.log", restart=True))
@@ -89,6 +120,11 @@ class LocalStack:
     def supervise(self) -> None:
         """Restart children that die (workers and API alike) until asked to stop."""
         while not self.stopping.wait(0.5):
+            if self.backends is not None and not self.backends.alive():
+                log.error("the DynamoDB/S3 backends exited; stopping (see %s)", self.log_dir / "backends.log")
+                self.failed = True
+                self.stopping.set()
+                break
             for child in self.children:
                 if child.process is not None and child.process.poll() is not None and not self.stopping.wait(0.2):
                     code = child.process.returncode
@@ -111,6 +147,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.backends is not None:
+            self.backends.stop()
         if self.emulator is not None:
             self.emulator.stop()
         log.info("stopped")
@@ -129,6 +167,39 @@ class LocalStack:
             print(f"\n  Admin API key (shown once, keep it): {new_key}\n", flush=True)
         elif settings.admin_api_key:
             log.info("admin key set from ADMIN_API_KEY")
+
+    def _persisted_names(self, outputs: dict[str, str]) -> dict[str, str]:
+        """The table and bucket names of the state: the first start's (moto's CloudFormation names them anew each time)."""
+        from infra.state import load_json, write_atomic
+
+        path = self.state_dir / "resources.json"
+        if path.exists():
+            names = load_json(path)
+            if not isinstance(names, dict) or not all(isinstance(names.get(n), str) for n in (*PERSISTED_TABLES, *PERSISTED_BUCKETS)):
+                raise StateError(f"{path} is unreadable (names missing); restore STATE_DIR from a backup")
+            return {n: names[n] for n in (*PERSISTED_TABLES, *PERSISTED_BUCKETS)}
+        names = {n: outputs[n] for n in (*PERSISTED_TABLES, *PERSISTED_BUCKETS)}
+        write_atomic(path, json.dumps(names, indent=1).encode(), mode=0o644)
+        return names
+
+    def _requeue_unfinished(self) -> None:
+        """Rebuild the (in-memory) job queue from the task table: one message per task left waiting or processing."""
+        from shared.aws import AwsClients
+        from shared.config import Settings
+        from shared.stores.queue import JobQueue
+        from shared.stores.tasks import TaskStore
+
+        settings = Settings()
+        clients = AwsClients.from_settings(settings)
+        tasks, queue = TaskStore(clients.dynamodb, settings.tasks_table), JobQueue(clients.sqs, settings.jobs_queue_url)
+        requeued = 0
+        for task_id in tasks.unfinished():
+            # No worker runs yet, so no lease can be live: a task a killed worker held starts again, once.
+            if tasks.reset(task_id):
+                queue.send(task_id)
+                requeued += 1
+        if requeued:
+            log.info("requeued %d unfinished task(s) from the state", requeued)
 
     def _cleanup_timer(self) -> None:
         from functions.cleanup.handler import build_service
@@ -155,6 +226,10 @@ class LocalStack:
         raise RuntimeError(f"the API did not become healthy; see {self.log_dir / 'api.log'}")
 
 
+# Settings whose resources live on the disk-backed backends, under the names the state was created with.
+PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE")
+PERSISTED_BUCKETS = ("MEDIA_BUCKET",)
+
 # template.yaml parameter -> environment variable that sets it locally.
 _TEMPLATE_PARAMETERS = {
     "TaskCleanupTime": "TASK_CLEANUP_TIME",
@@ -177,9 +252,12 @@ def main() -> int:
     try:
         stack.start()
         stack.supervise()
+    except StateError as err:
+        log.error("cannot start: %s", err)
+        return 1
     finally:
         stack.stop()
-    return 0
+    return 1 if stack.failed else 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
     aws_endpoint_url: str | None = Field(None, description="Emulator endpoint; unset in AWS. boto3 reads it itself too.")
+    # Per-service endpoints (boto3's own names), over AWS_ENDPOINT_URL: the local stack serves DynamoDB and S3 from disk.
+    aws_endpoint_url_dynamodb: str | None = None
+    aws_endpoint_url_s3: str | None = None
 
     # Worker.
     job_timeout: int = Field(3600, ge=1, description="Seconds a job may run (live jobs: their duration plus this margin, see worker).")
