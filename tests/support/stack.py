@@ -110,6 +110,12 @@ class LocalStackProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
 
+    def kill(self) -> int:
+        """SIGKILL to the whole process group, as a power cut or the OOM killer would; returns the exit code."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
     def logs(self) -> str:
         parts = []
         for path in sorted(self.log_dir.glob("*.log")):
