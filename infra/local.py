@@ -104,6 +104,7 @@ class LocalStack:
         self.env["AWS_ENDPOINT_URL_DYNAMODB"] = backends["dynamodb"]
         self.env["AWS_ENDPOINT_URL_S3"] = backends["s3"]
         os.environ.update(self.env)
+        self._write_resources_file(outputs)
         self._bootstrap_admin()
         self._requeue_unfinished()
 
@@ -167,6 +168,11 @@ class LocalStack:
             print(f"\n  Admin API key (shown once, keep it): {new_key}\n", flush=True)
         elif settings.admin_api_key:
             log.info("admin key set from ADMIN_API_KEY")
+
+    def _write_resources_file(self, outputs: dict[str, str]) -> None:
+        """LOCAL_LOG_DIR/resources.json: the resource names and endpoints of this run (no secrets), for tools and benchmarks."""
+        names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", *outputs)
+        (self.log_dir / "resources.json").write_text(json.dumps({n: self.env[n] for n in names}, indent=1))
 
     def _persisted_names(self, outputs: dict[str, str]) -> dict[str, str]:
         """The table and bucket names of the state: the first start's (moto's CloudFormation names them anew each time)."""

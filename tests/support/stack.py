@@ -78,6 +78,8 @@ class LocalStackProcess:
             EMULATOR_PORT=str(self.emulator_port),
             LOCAL_LOG_DIR=str(self.log_dir),
             PYTHONUNBUFFERED="1",
+            # Never the project's own .local/state: each stack of the tests or benchmarks keeps its state by its logs.
+            STATE_DIR=str(self.log_dir / "state"),
             **self.env_overrides,
         )
         self.log_dir.mkdir(parents=True, exist_ok=True)
