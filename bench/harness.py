@@ -104,7 +104,7 @@ class BenchStack:
         api = self.api_pid()
         return {
             "workers": sum(tree_cpu_seconds(pid) for pid in self.worker_pids()),
-            "api": cpu_seconds(api) if api else 0.0,
+            "api": tree_cpu_seconds(api) if api else 0.0,  # uvicorn's supervisor and its API_PROCESSES
             "emulator": cpu_seconds(self.process.process.pid),
         }
 

@@ -31,7 +31,11 @@ LOCAL_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-DEFAULTS = {"VISIBILITY_TIMEOUT": "30"}  # a killed worker's job comes back within half a minute locally
+DEFAULTS = {
+    "VISIBILITY_TIMEOUT": "30",  # a killed worker's job comes back within half a minute locally
+    "API_PROCESSES": "2",  # the API answers while a request waits on a backend, and uses both cores of a small box
+    "WORKER_NICE": "10",  # downloads and ffmpeg yield the CPU to the API and the backends: requests stay fast
+}
 
 
 @dataclass
@@ -46,9 +50,14 @@ class Child:
     restarts: int = 0
     started_at: float = field(default=0.0)
 
+    nice: int = 0
+
     def start(self, env: dict[str, str]) -> None:
+        niceness = self.nice
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=(lambda: os.nice(niceness)) if niceness else None
+            )
         self.started_at = time.monotonic()
 
 
@@ -111,7 +120,9 @@ class LocalStack:
         python = sys.executable
         self.children.append(Child("api", [python, "-m", "functions.api"], self.log_dir / "api.log", restart=True))
         for n in range(self.workers):
-            self.children.append(Child(f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True))
+            self.children.append(
+                Child(f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True, nice=int(self.env["WORKER_NICE"]))
+            )
         for child in self.children:
             child.start(self.env)
         threading.Thread(target=self._cleanup_timer, name="cleanup", daemon=True).start()

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
 
     # Local stack.
     port: int = 5000
+    api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API (uvicorn workers on one socket).")
     worker_processes: int = Field(1, ge=0)
 
     @property
