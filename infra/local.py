@@ -89,7 +89,12 @@ class LocalStack:
         open_state(self.state_dir)
         log.info("state in %s", self.state_dir)
         os.environ.update(LOCAL_ENV)
-        self.backends = Backends(self.state_dir, open(self.log_dir / "backends.log", "ab"), credentials=(LOCAL_ENV["AWS_ACCESS_KEY_ID"], LOCAL_ENV["AWS_SECRET_ACCESS_KEY"]))
+        self.backends = Backends(
+            self.state_dir,
+            open(self.log_dir / "backends.log", "ab"),
+            ports=(int(self.env.get("DYNAMODB_PORT", "4567")), int(self.env.get("S3_PORT", "4568"))),
+            credentials=(LOCAL_ENV["AWS_ACCESS_KEY_ID"], LOCAL_ENV["AWS_SECRET_ACCESS_KEY"]),
+        )
         backends = self.backends.start()
         log.info("DynamoDB on %s, S3 on %s (from disk)", backends["dynamodb"], backends["s3"])
         self.emulator, endpoint = start_emulator(self.emulator_port)

@@ -76,6 +76,8 @@ class LocalStackProcess:
         env.update(
             PORT=str(self.port),
             EMULATOR_PORT=str(self.emulator_port),
+            DYNAMODB_PORT=str(free_port()),
+            S3_PORT=str(free_port()),
             LOCAL_LOG_DIR=str(self.log_dir),
             PYTHONUNBUFFERED="1",
             # Never the project's own .local/state: each stack of the tests or benchmarks keeps its state by its logs.
