@@ -82,8 +82,8 @@ class LocalStackProcess:
             PYTHONUNBUFFERED="1",
             # Never the project's own .local/state: each stack of the tests or benchmarks keeps its state by its logs.
             STATE_DIR=str(self.log_dir / "state"),
-            **self.env_overrides,
         )
+        env.update(self.env_overrides)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / "stack.log", "wb") as out:
             self.process = subprocess.Popen(
