@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
+from bench import original
+from bench.client import ApiClient
 from bench.harness import BenchStack, Context
 from bench.procfs import children_map, cmdline, cpu_seconds, rss_bytes
 from bench.stats import Figure, percentile
@@ -20,9 +22,9 @@ NEEDS_WORKER = True
 CLIENTS = 8
 
 
-def _load(stack: BenchStack, key: str, calls: list[tuple[str, str, Any]], clients: int = CLIENTS) -> tuple[list[float], int, float]:
+def _load(base_url: str, key: str, calls: list[tuple[str, str, Any]], clients: int = CLIENTS) -> tuple[list[float], int, float]:
     """Run `calls` (method, path, body) over `clients` threads; returns (latencies, non-2xx count, wall seconds)."""
-    apis = [stack.api(key) for _ in range(clients)]
+    apis = [ApiClient(base_url, key) for _ in range(clients)]
     latencies: list[float] = []
     errors = 0
 
@@ -63,36 +65,54 @@ def _seed_tasks(stack: BenchStack, owner: str, count: int) -> None:
         list(pool.map(one, range(count)))
 
 
+def _api_figures(label: str, base_url: str, key: str, url: str, status_calls: int, submissions: int) -> list[Figure]:
+    """Status under 8 clients, then submissions (8 clients, then 1) while the workers run them."""
+    first = ApiClient(base_url, key).call("POST", "/get_info", {"url": url}).body["task_id"]
+    lat, errors, wall = _load(base_url, key, [("GET", f"/status/{first}", None)] * status_calls)
+    figures = [
+        Figure(NAME, f"{label}GET /status throughput, 8 clients", "req/s", [len(lat) / wall], note=f"{errors} errors", detail={"errors": errors}),
+        Figure(NAME, f"  {label}GET /status p50", "s", [percentile(lat, 50)], detail={"p95": percentile(lat, 95)}),
+    ]
+    lat, errors, wall = _load(base_url, key, [("POST", "/get_info", {"url": url})] * submissions)
+    figures.append(Figure(NAME, f"{label}{submissions} get_info submissions while the workers run them: accepted", "req/s", [(len(lat) - errors) / wall], note=f"{errors} errors", detail={"errors": errors}))
+    figures.append(Figure(NAME, f"  {label}same: p50", "s", [percentile(lat, 50)], detail={"p95": percentile(lat, 95), "errors": errors}))
+    lat, errors, _ = _load(base_url, key, [("POST", "/get_info", {"url": url})] * 30, clients=1)
+    figures.append(Figure(NAME, f"  {label}same, 1 client: p50", "s", [percentile(lat, 50)], note=f"{errors} errors"))
+    return figures
+
+
 def run(ctx: Context) -> list[Figure]:
     status_calls = ctx.repeats(2000, 600)
     submissions = ctx.repeats(300, 100)
     stored = ctx.repeats(3000, 1000)
+    url = ctx.media.url("video.mp4")
+    figures: list[Figure] = []
+    source = original.checkout()
+    if source is not None:
+        server = original.Original(source, ctx.work_dir).start()
+        try:
+            figures.extend(_api_figures("original: ", server.base_url, original.KEY, url, status_calls, submissions))
+        finally:
+            server.stop()
+    else:
+        ctx.notes.append("local_stack: the original was not measured (set YTDLP_HOST_ORIGINAL to a checkout of Vasysik/yt-dlp-host)")
+
     stack = ctx.stack(fresh=True, WORKER_PROCESSES="2", REQUEST_LIMIT="100000")
     stack.wait_for_workers()
     key = stack.new_key("local-stack")
-    url = ctx.media.url("video.mp4")
     pids = _backend_pids(stack)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    figures: list[Figure] = []
+    ours = _api_figures("", stack.base_url, key, url, status_calls, submissions)
+    ours[3].target, ours[3].met = "< 100 ms, 0 errors", ours[3].median < 0.1 and ours[3].detail["errors"] == 0
+    figures.extend(ours)
 
-    first = stack.api(key).call("POST", "/get_info", {"url": url}).body["task_id"]
-    lat, errors, wall = _load(stack, key, [("GET", f"/status/{first}", None)] * status_calls)
-    figures.append(Figure(NAME, "GET /status throughput, 8 clients", "req/s", [len(lat) / wall], note=f"{errors} errors", detail={"errors": errors}))
-    figures.append(Figure(NAME, "  GET /status p50", "s", [percentile(lat, 50)], detail={"p95": percentile(lat, 95)}))
-
-    lat, errors, wall = _load(stack, key, [("POST", "/get_info", {"url": url})] * submissions)
-    figures.append(Figure(NAME, f"{submissions} get_info submissions while 2 workers run them: accepted", "req/s", [(len(lat) - errors) / wall], note=f"{errors} errors", detail={"errors": errors}))
-    figures.append(Figure(NAME, "  same: p50", "s", [percentile(lat, 50)], target="< 100 ms, 0 errors", detail={"p95": percentile(lat, 95)}))
-    figures[-1].met = percentile(lat, 50) < 0.1 and errors == 0
-    lat, errors, _ = _load(stack, key, [("POST", "/get_info", {"url": url})] * 30, clients=1)
-    figures.append(Figure(NAME, "  same, 1 client: p50", "s", [percentile(lat, 50)], note=f"{errors} errors"))
-
-    idle_health, _, _ = _load(stack, key, [("GET", "/health", None)] * 200)
+    first = ApiClient(stack.base_url, key).call("POST", "/get_info", {"url": url}).body["task_id"]
+    idle_health, _, _ = _load(stack.base_url, key, [("GET", "/health", None)] * 200)
     _seed_tasks(stack, "seed-owner", stored)
-    lat, errors, _ = _load(stack, key, [("GET", "/health", None)] * 200)
+    lat, errors, _ = _load(stack.base_url, key, [("GET", "/health", None)] * 200)
     figures.append(Figure(NAME, f"GET /health p50 with {stored:,} more stored tasks, vs before", "x", [percentile(lat, 50) / percentile(idle_health, 50)], target="within 2x", note=f"{percentile(lat, 50) * 1000:.1f} ms vs {percentile(idle_health, 50) * 1000:.1f} ms, {errors} errors"))
     figures[-1].met = figures[-1].median <= 2
-    lat, errors, _ = _load(stack, key, [("GET", f"/status/{first}", None)] * 500)
+    lat, errors, _ = _load(stack.base_url, key, [("GET", f"/status/{first}", None)] * 500)
     figures.append(Figure(NAME, f"  GET /status p50 with {stored:,} more stored tasks", "s", [percentile(lat, 50)], note=f"{errors} errors"))
 
     for name, pid in pids.items():
