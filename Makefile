@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-fast bench lint deploy canary setup ffmpeg clean
+.PHONY: run test test-fast bench lint deploy canary setup ffmpeg nodejs clean
 
 # YTDLP_VERSION=<release|latest|nightly> make run: the workers run that yt-dlp (docs/sites.md).
 run: setup
@@ -32,7 +32,24 @@ canary: $(STAMP)
 deploy: $(STAMP)
 	bash infra/deploy.sh
 
-setup: $(STAMP) ffmpeg
+setup: $(STAMP) ffmpeg nodejs
+
+# The local stack's disk-backed DynamoDB and S3 (dynalite, s3rver), pinned in package-lock.json.
+NODE_STAMP := node_modules/.installed
+nodejs: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Node.js with apt-get"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; \
+		else \
+			echo "Node.js and npm are required for the local stack: install them (e.g. 'sudo apt-get install nodejs npm') and run this again." >&2; \
+			exit 1; \
+		fi; \
+	fi
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +69,6 @@ ffmpeg:
 		fi; \
 	fi
 
+# Keeps .local/state (the local stack's keys, tasks and files): see the README to start from empty.
 clean:
-	rm -rf $(VENV) .local .pytest_cache
+	rm -rf $(VENV) node_modules .local/logs .pytest_cache

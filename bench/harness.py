@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -13,7 +14,7 @@ from typing import Any
 
 from bench.client import ApiClient
 from bench.procfs import children_map, cmdline, cpu_seconds, tree_cpu_seconds
-from shared.aws import AwsClients, make_client
+from shared.aws import AwsClients
 from shared.config import Settings
 from shared.models import TASK_TYPES
 from shared.stores.keys import KeyStore
@@ -62,9 +63,10 @@ class BenchStack:
         """Settings pointing at this stack's emulator and the resources deployed there."""
         from infra.deploy_local import OUTPUT_SETTINGS
 
-        cfn = make_client("cloudformation", Settings.model_construct(aws_region=FAKE_AWS_ENV["AWS_REGION"], aws_endpoint_url=self.endpoint))
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0].get("Outputs", [])}
-        values = {setting.lower(): outputs[key] for key, setting in OUTPUT_SETTINGS.items() if key in outputs}
+        # What the stack wrote at its start: resource names and the endpoints of every service (DynamoDB and S3 are
+        # not in the emulator).
+        resources = json.loads((self.process.log_dir / "resources.json").read_text())
+        values = {name.lower(): resources[name] for name in (*OUTPUT_SETTINGS.values(), "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3") if name in resources}
         return Settings(**values, aws_region=FAKE_AWS_ENV["AWS_REGION"], aws_endpoint_url=self.endpoint)
 
     @cached_property
@@ -102,7 +104,7 @@ class BenchStack:
         api = self.api_pid()
         return {
             "workers": sum(tree_cpu_seconds(pid) for pid in self.worker_pids()),
-            "api": cpu_seconds(api) if api else 0.0,
+            "api": tree_cpu_seconds(api) if api else 0.0,  # uvicorn's supervisor and its API_PROCESSES
             "emulator": cpu_seconds(self.process.process.pid),
         }
 

@@ -414,3 +414,48 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- disk-backed backends
+
+
+def mirror_to_backends(
+    endpoint_url: str, backends: Mapping[str, str], tables: Mapping[str, str], buckets: Mapping[str, str], region: str = "us-east-1"
+) -> None:
+    """Create the tables and buckets that the stack deployed in moto on the backends that serve them from disk.
+
+    moto's CloudFormation resolves the template (keys, indexes); `tables` and `buckets` map each name it deployed to
+    the name the state keeps (the first start's), and those live on the backends in `backends` (service ->
+    endpoint), which keep them across restarts. Existing ones are kept as they are.
+    """
+    moto = Settings.model_construct(aws_region=region, aws_endpoint_url=endpoint_url)
+    if tables:
+        source = make_client("dynamodb", moto)
+        target = make_client("dynamodb", Settings.model_construct(aws_region=region, aws_endpoint_url=backends["dynamodb"]))
+        existing = set(target.list_tables()["TableNames"])
+        for deployed, kept in tables.items():
+            if kept not in existing:
+                target.create_table(**_table_definition(source.describe_table(TableName=deployed)["Table"], kept))
+    if buckets:
+        target = make_client("s3", Settings.model_construct(aws_region=region, aws_endpoint_url=backends["s3"]))
+        existing = {b["Name"] for b in target.list_buckets().get("Buckets", [])}
+        for kept in buckets.values():
+            if kept not in existing:
+                target.create_bucket(Bucket=kept)
+
+
+def _table_definition(table: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """CreateTable arguments for `name` from a DescribeTable answer (keys, attributes, global indexes; on demand)."""
+    definition: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": table["KeySchema"],
+        "AttributeDefinitions": table["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    indexes = [
+        {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+        for i in table.get("GlobalSecondaryIndexes", [])
+    ]
+    if indexes:
+        definition["GlobalSecondaryIndexes"] = indexes
+    return definition

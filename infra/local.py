@@ -1,10 +1,12 @@
-"""`make run`: the whole stack on one machine — an embedded AWS emulator with template.yaml deployed into it,
-the API on uvicorn, WORKER_PROCESSES workers (restarted when they die, as ECS would) and the cleanup on a timer.
-Ctrl-C or SIGTERM stops everything it started.
+"""`make run`: the whole stack on one machine — DynamoDB and S3 served from STATE_DIR (infra/backends.js), an
+embedded moto for SQS and KMS with template.yaml deployed into it, the API on uvicorn, WORKER_PROCESSES workers
+(restarted when they die, as ECS would) and the cleanup on a timer. Ctrl-C or SIGTERM stops everything it started;
+the next start finds every key, task and file again (see infra/state.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -15,7 +17,10 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
+
+from infra.state import StateError, open_state, state_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("local-stack")
@@ -28,7 +33,11 @@ LOCAL_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-DEFAULTS = {"VISIBILITY_TIMEOUT": "30"}  # a killed worker's job comes back within half a minute locally
+DEFAULTS = {
+    "VISIBILITY_TIMEOUT": "30",  # a killed worker's job comes back within half a minute locally
+    "API_PROCESSES": "2",  # the API answers while a request waits on a backend, and uses both cores of a small box
+    "WORKER_NICE": "10",  # downloads and ffmpeg yield the CPU to the API and the backends: requests stay fast
+}
 
 
 @dataclass
@@ -44,9 +53,15 @@ class Child:
     started_at: float = field(default=0.0)
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    nice: int = 0
+
     def start(self, env: dict[str, str]) -> None:
+        niceness = self.nice
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(self.argv, cwd=ROOT, env={**env, **self.extra_env}, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env={**env, **self.extra_env}, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
+            )
         self.started_at = time.monotonic()
 
 
@@ -59,34 +74,69 @@ class LocalStack:
         self.emulator_port = int(self.env.get("EMULATOR_PORT", "4566"))
         self.workers = int(self.env.get("WORKER_PROCESSES", "1"))
         self.log_dir = Path(self.env.get("LOCAL_LOG_DIR", ROOT / ".local" / "logs"))
-        self.state_dir = Path(self.env.get("STATE_DIR", ROOT / ".local"))
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.failed = False
         self.emulator = None
+        self.backends = None
+        self.state_dir = state_dir(self.env)
 
     def start(self) -> None:
         from infra.deploy_local import deploy
         from infra.emulator import start_emulator
 
+        from infra.backends import Backends
+        from infra.deploy_local import mirror_to_backends
+        from infra.emulator import KmsKeyVault
+
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        open_state(self.state_dir)
+        log.info("state in %s", self.state_dir)
         os.environ.update(LOCAL_ENV)
+        self.backends = Backends(
+            self.state_dir,
+            open(self.log_dir / "backends.log", "ab"),
+            ports=(int(self.env.get("DYNAMODB_PORT", "4567")), int(self.env.get("S3_PORT", "4568"))),
+            credentials=(LOCAL_ENV["AWS_ACCESS_KEY_ID"], LOCAL_ENV["AWS_SECRET_ACCESS_KEY"]),
+        )
+        backends = self.backends.start()
+        log.info("DynamoDB on %s, S3 on %s (from disk)", backends["dynamodb"], backends["s3"])
         self.emulator, endpoint = start_emulator(self.emulator_port)
-        log.info("emulator on %s", endpoint)
+        log.info("emulator (SQS, KMS) on %s", endpoint)
         parameters = {k: self.env[v] for k, v in _TEMPLATE_PARAMETERS.items() if v in self.env}
-        outputs = deploy(endpoint, parameters=parameters, region=LOCAL_ENV["AWS_REGION"])
+        region = LOCAL_ENV["AWS_REGION"]
+        outputs = deploy(endpoint, parameters=parameters, region=region)
+        kept = self._persisted_names(outputs)
+        mirror_to_backends(
+            endpoint,
+            backends,
+            tables={outputs[n]: kept[n] for n in PERSISTED_TABLES},
+            buckets={outputs[n]: kept[n] for n in PERSISTED_BUCKETS},
+            region=region,
+        )
+        outputs.update(kept)
+        key_arn = outputs["KEYS_KMS_KEY_ID"]
+        outputs["KEYS_KMS_KEY_ID"] = KmsKeyVault(self.state_dir / "kms-keys.json").restore_or_record(key_arn, key_arn.split(":")[4], region)
         self.env.update(outputs)
         self.env["AWS_ENDPOINT_URL"] = endpoint
         # In AWS the template generates this secret in Secrets Manager; here a file plays its part.
         self.env.setdefault("FILE_LINK_SECRET", f"file:{ensure_secret_file(self.state_dir / 'secrets' / 'file-link')}")
+        self.env["AWS_ENDPOINT_URL_DYNAMODB"] = backends["dynamodb"]
+        self.env["AWS_ENDPOINT_URL_S3"] = backends["s3"]
         os.environ.update(self.env)
+        self._write_resources_file(outputs)
         self._bootstrap_admin()
+        self._requeue_unfinished()
 
         python = sys.executable
         worker_env = ytdlp_environment(self.env)
         self.children.append(Child("api", [python, "-m", "functions.api"], self.log_dir / "api.log", restart=True))
         for n in range(self.workers):
             self.children.append(
-                Child(f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True, extra_env=worker_env)
+                Child(
+                    f"worker-{n + 1}", [python, "-m", "functions.worker"], self.log_dir / f"worker-{n + 1}.log", restart=True,
+                    extra_env=worker_env, nice=int(self.env["WORKER_NICE"]),
+                )
             )
         for child in self.children:
             child.start(self.env)
@@ -97,6 +147,11 @@ class LocalStack:
     def supervise(self) -> None:
         """Restart children that die (workers and API alike) until asked to stop."""
         while not self.stopping.wait(0.5):
+            if self.backends is not None and not self.backends.alive():
+                log.error("the DynamoDB/S3 backends exited; stopping (see %s)", self.log_dir / "backends.log")
+                self.failed = True
+                self.stopping.set()
+                break
             for child in self.children:
                 if child.process is not None and child.process.poll() is not None and not self.stopping.wait(0.2):
                     code = child.process.returncode
@@ -119,6 +174,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.backends is not None:
+            self.backends.stop()
         if self.emulator is not None:
             self.emulator.stop()
         log.info("stopped")
@@ -137,6 +194,45 @@ class LocalStack:
             print(f"\n  Admin API key (shown once, keep it): {new_key}\n", flush=True)
         elif settings.admin_api_key:
             log.info("admin key set from ADMIN_API_KEY")
+
+    def _write_resources_file(self, outputs: dict[str, str]) -> None:
+        """LOCAL_LOG_DIR/resources.json: the resource names and endpoints of this run (no secrets), for tools and benchmarks."""
+        names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", *outputs)
+        (self.log_dir / "resources.json").write_text(json.dumps({n: self.env[n] for n in names}, indent=1))
+
+    def _persisted_names(self, outputs: dict[str, str]) -> dict[str, str]:
+        """The table and bucket names of the state: the first start's (moto's CloudFormation names them anew each time)."""
+        from infra.state import load_json, write_atomic
+
+        wanted = (*PERSISTED_TABLES, *PERSISTED_BUCKETS)
+        path = self.state_dir / "resources.json"
+        names: Any = load_json(path) if path.exists() else {}
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise StateError(f"{path} is unreadable; restore STATE_DIR from a backup")
+        missing = [n for n in wanted if n not in names]  # none at all on a first start; a newer release's tables
+        if missing:
+            names.update({n: outputs[n] for n in missing})
+            write_atomic(path, json.dumps(names, indent=1).encode(), mode=0o644)
+        return {n: names[n] for n in wanted}
+
+    def _requeue_unfinished(self) -> None:
+        """Rebuild the (in-memory) job queue from the task table: one message per task left waiting or processing."""
+        from shared.aws import AwsClients
+        from shared.config import Settings
+        from shared.stores.queue import JobQueue
+        from shared.stores.tasks import TaskStore
+
+        settings = Settings()
+        clients = AwsClients.from_settings(settings)
+        tasks, queue = TaskStore(clients.dynamodb, settings.tasks_table), JobQueue(clients.sqs, settings.jobs_queue_url)
+        requeued = 0
+        for task_id in tasks.unfinished():
+            # No worker runs yet, so no lease can be live: a task a killed worker held starts again, once.
+            if tasks.reset(task_id):
+                queue.send(task_id)
+                requeued += 1
+        if requeued:
+            log.info("requeued %d unfinished task(s) from the state", requeued)
 
     def _cleanup_timer(self) -> None:
         from functions.cleanup.handler import build_service
@@ -186,6 +282,10 @@ def ytdlp_environment(env: dict[str, str]) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(release), env.get("PYTHONPATH", "")) if p)}
 
 
+# Settings whose resources live on the disk-backed backends, under the names the state was created with.
+PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE", "COOKIES_TABLE")
+PERSISTED_BUCKETS = ("MEDIA_BUCKET",)
+
 # template.yaml parameter -> environment variable that sets it locally.
 _TEMPLATE_PARAMETERS = {
     "TaskCleanupTime": "TASK_CLEANUP_TIME",
@@ -208,9 +308,12 @@ def main() -> int:
     try:
         stack.start()
         stack.supervise()
+    except StateError as err:
+        log.error("cannot start: %s", err)
+        return 1
     finally:
         stack.stop()
-    return 0
+    return 1 if stack.failed else 0
 
 
 if __name__ == "__main__":

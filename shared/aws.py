@@ -45,13 +45,19 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+def endpoint_url(service: str, settings: Settings) -> str | None:
+    """The service's own endpoint (AWS_ENDPOINT_URL_<SERVICE>) when set, else AWS_ENDPOINT_URL, else AWS's."""
+    specific = getattr(settings, f"aws_endpoint_url_{service}", None)
+    return specific or settings.aws_endpoint_url or None
+
+
 def make_client(service: str, settings: Settings, **config: Any) -> Any:
     """A boto3 client for `service` in the configured region (and emulator endpoint, when one is set)."""
     with _build_lock:  # building clients is not thread-safe; using them is
         return _session().client(
             service,
             region_name=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url or None,
+            endpoint_url=endpoint_url(service, settings),
             config=client_config(**config),
         )
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     stack_name: str = Field("local", description="The stack's name: the Stack dimension of the metrics (shared/metrics.py).")
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
     aws_endpoint_url: str | None = Field(None, description="Emulator endpoint; unset in AWS. boto3 reads it itself too.")
+    # Per-service endpoints (boto3's own names), over AWS_ENDPOINT_URL: the local stack serves DynamoDB and S3 from disk.
+    aws_endpoint_url_dynamodb: str | None = None
+    aws_endpoint_url_s3: str | None = None
 
     # Worker.
     job_timeout: int = Field(3600, ge=1, description="Seconds a job may run (live jobs: their duration plus this margin, see worker).")
@@ -56,6 +59,7 @@ class Settings(BaseSettings):
 
     # Local stack.
     port: int = 5000
+    api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API (uvicorn workers on one socket).")
     worker_processes: int = Field(1, ge=0)
 
     @property

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from shared.aws import AWS_ERRORS, cancellation_reasons, error_code
+from shared.aws import AWS_ERRORS, error_code, is_condition_failure
 from shared.errors import Conflict, NotFound, Unauthorized, Unavailable
 from shared.stores import unavailable_on_failure
 
@@ -72,13 +72,16 @@ class KeyStore:
         key = key or generate_key()
         record = ApiKey(name=name, permissions=tuple(permissions), key_hash=hash_key(key), created_at=time.time())
         ciphertext = self._encrypt(name, key)
+        name_item, hash_item = self._put_items(record, ciphertext)
         with unavailable_on_failure("The key store"):
-            try:
-                self._db.transact_write_items(TransactItems=self._put_items(record, ciphertext))
-            except self._db.exceptions.TransactionCanceledException as err:
-                if "ConditionalCheckFailed" in cancellation_reasons(err):
-                    raise Conflict(f"An API key named '{name}' already exists") from err
-                raise
+            # Ordered single-item conditional writes (no transaction: the same code runs on every backend). The name
+            # first, the lookup item last: a key authenticates only once both are written, and a crash in between
+            # leaves a record that lists but cannot authenticate (delete removes it).
+            if not self._put_if(name_item):
+                raise Conflict(f"An API key named '{name}' already exists")
+            if not self._put_if(hash_item):
+                self._db.delete_item(TableName=self._table, Key={"pk": {"S": _NAME + name}})
+                raise Conflict(f"An API key named '{name}' already exists")
         return key
 
     def get(self, name: str) -> RevealedKey:
@@ -134,11 +137,16 @@ class KeyStore:
         record = self.find(name)
         if record is None:
             raise NotFound(f"API key '{name}' not found")
+        name_item, hash_item = self._delete_items(record)
         with unavailable_on_failure("The key store"):
+            # The lookup item first: the key stops authenticating before its record goes.
+            self._db.delete_item(**hash_item["Delete"])
             try:
-                self._db.transact_write_items(TransactItems=self._delete_items(record))
-            except self._db.exceptions.TransactionCanceledException as err:
-                raise NotFound(f"API key '{name}' not found") from err
+                self._db.delete_item(**name_item["Delete"])
+            except AWS_ERRORS as err:
+                if is_condition_failure(err):
+                    raise NotFound(f"API key '{name}' not found") from err
+                raise
 
     def replace(self, name: str, permissions: Iterable[str], key: str) -> None:
         """Make `name` hold exactly `key` and `permissions` (used by the admin bootstrap)."""
@@ -148,18 +156,27 @@ class KeyStore:
             return
         ciphertext = self._encrypt(name, key)
         name_item, hash_item = self._put_items(record, ciphertext, replace_name=old is not None)
-        items = [name_item, hash_item]
         if old and old.key_hash == record.key_hash:
             del hash_item["Put"]["ConditionExpression"]  # same key, new permissions: overwrite in place
-        elif old:
-            items.append(self._delete_items(old)[1])  # the old key's lookup item
         with unavailable_on_failure("The key store"):
-            try:
-                self._db.transact_write_items(TransactItems=items)
-            except self._db.exceptions.TransactionCanceledException as err:
-                raise Conflict(f"The key '{name}' changed while it was being replaced") from err
+            if not self._put_if(hash_item):
+                raise Conflict(f"The key '{name}' changed while it was being replaced")
+            if not self._put_if(name_item):
+                raise Conflict(f"The key '{name}' changed while it was being replaced")
+            if old and old.key_hash != record.key_hash:
+                self._db.delete_item(**self._delete_items(old)[1]["Delete"])  # the old key's lookup item, last
 
     # -- helpers
+
+    def _put_if(self, item: dict[str, Any]) -> bool:
+        """One conditional put; False when its condition failed."""
+        try:
+            self._db.put_item(**item["Put"])
+        except AWS_ERRORS as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
 
     def _put_items(self, record: ApiKey, ciphertext: bytes, replace_name: bool = False) -> list[dict[str, Any]]:
         common = {

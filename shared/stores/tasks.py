@@ -153,6 +153,36 @@ class TaskStore:
             },
         )
 
+    # -- start of a single-machine stack (its queue is rebuilt from this table)
+
+    def unfinished(self) -> list[str]:
+        """Ids of the tasks waiting or processing (a scan: run once at the start of the local stack, never per request)."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "task_id",
+            "FilterExpression": "#s IN (:waiting, :processing)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+            "ConsistentRead": True,
+        }
+        with unavailable_on_failure("The task store"):
+            while True:
+                page = self._db.scan(**kwargs)
+                ids.extend(i["task_id"]["S"] for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return ids
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def reset(self, task_id: str) -> bool:
+        """Back to waiting without a lease, when no worker can hold one (before any has started); False if finished."""
+        return self._update_if(
+            task_id,
+            "SET #s = :waiting REMOVE lease_owner, lease_until, progress",
+            "#s IN (:waiting, :processing)",
+            {":waiting": {"S": TaskStatus.WAITING.value}, ":processing": {"S": TaskStatus.PROCESSING.value}},
+        )
+
     # -- cleanup side
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:

@@ -61,8 +61,8 @@ SCENARIOS: dict[str, tuple[str, str, tuple[str, ...], set[str]]] = {
 # Single DynamoDB operations failing: the steps of a request that come after others have succeeded.
 SCENARIOS.update(
     {
-        "dynamodb-transactions": ("dynamodb", "server-error", ("TransactWriteItems",), {"create_key", "delete_key"}),
-        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS),  # the task, after the rate-limit slot
+        "dynamodb-delete-item": ("dynamodb", "server-error", ("DeleteItem",), {"delete_key"}),
+        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS | {"create_key"}),  # the task, after the rate-limit slot
         "dynamodb-update-item": ("dynamodb", "throttled", ("UpdateItem",), SUBMISSIONS),  # taking the slot
         "dynamodb-query": ("dynamodb", "read-timeout", ("Query",), SUBMISSIONS),  # reading the slots
         "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys"}),  # delete_key scans only to spare a create_key holder

@@ -79,10 +79,14 @@ class LocalStackProcess:
         env.update(
             PORT=str(self.port),
             EMULATOR_PORT=str(self.emulator_port),
+            DYNAMODB_PORT=str(free_port()),
+            S3_PORT=str(free_port()),
             LOCAL_LOG_DIR=str(self.log_dir),
             PYTHONUNBUFFERED="1",
-            **self.env_overrides,
+            # Never the project's own .local/state: each stack of the tests or benchmarks keeps its state by its logs.
+            STATE_DIR=str(self.log_dir / "state"),
         )
+        env.update(self.env_overrides)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / "stack.log", "wb") as out:
             self.process = subprocess.Popen(
@@ -112,6 +116,12 @@ class LocalStackProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
+
+    def kill(self) -> int:
+        """SIGKILL to the whole process group, as a power cut or the OOM killer would; returns the exit code."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
 
     def logs(self) -> str:
         parts = []
