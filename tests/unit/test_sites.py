@@ -189,7 +189,7 @@ def _download(url: str, job: Path, cookies_setting: str | None) -> Path:
     reporter = ProgressReporter(lambda _p: None, 60)
     try:
         task = {"task_id": "t", "task_type": "get_video", "url": url, "params": {"output_format": "mp4"}}
-        return fetch(task, job, settings, reporter, YtdlpLogger(), None, site_options(settings, deno=deno_path(), cookiefile=jar))
+        return fetch(task, job, settings, reporter, YtdlpLogger(), None, site=site_options(settings, deno=deno_path(), cookiefile=jar))
     finally:
         reporter.close()
 

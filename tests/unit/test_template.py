@@ -148,7 +148,7 @@ def test_template_environment_names_are_settings(translated: dict[str, Any]) -> 
 
 def test_template_worker_reads_the_proxy_urls_secret_only_when_one_is_given(translated: dict[str, Any]) -> None:
     task = _resources_of(translated, "AWS::ECS::TaskDefinition")["WorkerTaskDefinition"]["Properties"]
-    env = {e["Name"]: e["Value"] for e in task["ContainerDefinitions"][0]["Environment"]}
+    env = {e["Name"]: e["Value"] for e in _branches(task["ContainerDefinitions"][0]["Environment"])}
     assert env["PROXY_URLS"] == {"Ref": "ProxyUrlsSecretArn"}  # the ARN, never the URLs themselves
     policy = translated["Resources"]["WorkerProxyUrlsPolicy"]
     assert policy["Condition"] == "HasProxyUrls"
