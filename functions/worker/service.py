@@ -356,7 +356,8 @@ class JobService:
 
     def keep_alive(self) -> None:
         """Heartbeat: renew the lease and extend the message of every running job, each on its own thread."""
-        timeout = max(1.0, self._settings.heartbeat_interval)
+        # Each renewal ends by its clients' own timeouts; waiting longer here would only delay the health file.
+        timeout = min(max(1.0, self._settings.heartbeat_interval), 20.0)
         self._heartbeat.beat(self.registry.snapshot(), self._keep_one_alive, key=lambda e: e.task_id, timeout=timeout)
 
     def _keep_one_alive(self, entry: RunningJob) -> None:
