@@ -28,10 +28,11 @@ def _fetch(url: str, job_dir: Path, params: dict[str, Any], **limits: Any) -> Pa
 
 def test_worker_limits_refuse_dash_media_longer_than_max_duration(youtube_like_urls, tmp_path):
     # GIVEN an 8 s DASH manifest and MAX_DURATION 5 s, WHEN the whole of it is asked for, THEN the job fails
-    # (the generic extractor gives no length for a manifest: the download is measured before upload)
+    # before any segment is downloaded (the length comes from the manifest's fragments)
     with pytest.raises(LimitExceeded, match="0:00:08 long.*at most 0:00:05") as caught:
         _fetch(youtube_like_urls["dash"], tmp_path / "long", {"output_format": "mkv"}, max_duration=5)
     assert classify(caught.value).permanent
+    assert not [p for p in (tmp_path / "long").iterdir() if p.suffix in (".webm", ".mp4", ".mkv", ".part")]
 
 
 def test_worker_limits_take_a_clip_that_fits_max_duration(youtube_like_urls, tmp_path):

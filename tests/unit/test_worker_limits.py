@@ -53,3 +53,9 @@ def test_worker_options_carry_the_limits_to_yt_dlp_and_ffmpeg():
     assert plan.ydl_opts["external_downloader_args"]["ffmpeg_o"] == ["-fs", "1000"]
     live = build_plan({"task_type": "get_live_video", "params": {"duration": 10}}, Path("/tmp/x"), max_filesize=1000, max_duration=60)
     assert live.limits is not None and live.limits.live
+
+
+def test_worker_limits_read_a_manifest_length_from_its_fragments():
+    info = {"requested_formats": [{"fragments": [{"duration": 2.0}] * 4}, {"fragments": [{"duration": 2.0}] * 5}]}
+    with pytest.raises(LimitExceeded, match="0:00:10 long"):
+        Limits(max_filesize=GIB, max_duration=5).match_filter(info)

@@ -39,7 +39,7 @@ class Limits:
     def check_info(self, info: Mapping[str, Any]) -> None:
         """Refuse media whose length or (estimated) size is known to be over the limits."""
         live = self.live or info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming")
-        duration = _number(info.get("duration"))
+        duration = _number(info.get("duration")) or fragments_duration(info)
         seconds = self.media_seconds(duration)
         if not live and seconds is not None and seconds > self.max_duration:
             raise LimitExceeded(f"The media is {_hms(seconds)} long; this service takes at most {_hms(self.max_duration)}")
@@ -71,6 +71,16 @@ class Limits:
     def ydl_options(self) -> dict[str, Any]:
         """Options for yt-dlp: the filter. (Not its `max_filesize`: that skips the file without an error.)"""
         return {"match_filter": self.match_filter}
+
+
+def fragments_duration(info: Mapping[str, Any]) -> float | None:
+    """A manifest's length from its fragments (the generic extractor gives a DASH manifest no duration)."""
+    lengths = []
+    for fmt in info.get("requested_formats") or [info]:
+        durations = [_number(f.get("duration")) for f in fmt.get("fragments") or [] if isinstance(f, Mapping)]
+        if durations and all(d is not None for d in durations):
+            lengths.append(sum(d for d in durations if d is not None))
+    return max(lengths) if lengths else None
 
 
 def estimated_size(info: Mapping[str, Any]) -> float | None:
