@@ -50,6 +50,9 @@ CALLS = [
     # A presigned link is computed locally: S3 is not asked.
     Call("media_file", "GET", "/files/{video}/video.mp4", None, DB, 307),
     Call("info_json", "GET", "/files/{info}/info.json", None, DB | {"s3"}, 200),
+    Call("get_cookies", "GET", "/cookies", None, DB, 404),  # none stored yet
+    Call("put_cookies", "PUT", "/cookies", {"cookies": ".example.com\tTRUE\t/\tFALSE\t0\tn\tv\n"}, DB | {"kms"}, 204),
+    Call("delete_cookies", "DELETE", "/cookies", None, DB, 204),
 ]
 SUBMISSIONS = {"get_video", "get_audio", "get_live_video", "get_live_audio", "get_info"}
 
@@ -61,10 +64,11 @@ SCENARIOS: dict[str, tuple[str, str, tuple[str, ...], set[str]]] = {
 SCENARIOS.update(
     {
         "dynamodb-transactions": ("dynamodb", "server-error", ("TransactWriteItems",), {"create_key", "delete_key"}),
-        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS),  # the task, after the rate-limit slot
+        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS | {"put_cookies"}),  # the task, after the rate-limit slot
         "dynamodb-update-item": ("dynamodb", "throttled", ("UpdateItem",), SUBMISSIONS),  # taking the slot
         "dynamodb-query": ("dynamodb", "read-timeout", ("Query",), SUBMISSIONS),  # reading the slots
-        "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys"}),  # delete_key scans only to spare a create_key holder
+        # delete_key scans only to spare a create_key holder; health scans the workers' heartbeat records
+        "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys", "health"}),
         "dynamodb-get-item": ("dynamodb", "connect-timeout", ("GetItem",), {c.name for c in CALLS}),  # authentication, health
         "kms-decrypt": ("kms", "server-error", ("Decrypt",), {"get_keys", "get_key"}),
         "kms-encrypt": ("kms", "throttled", ("Encrypt",), {"create_key"}),

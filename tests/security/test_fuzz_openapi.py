@@ -38,6 +38,9 @@ OPERATIONS = [
     "GET /get_keys",
     "GET /get_key/{name}",
     "POST /check_permissions",
+    "PUT /cookies",
+    "GET /cookies",
+    "DELETE /cookies",
     "GET /health",
 ]
 
