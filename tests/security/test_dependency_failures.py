@@ -51,6 +51,9 @@ CALLS = [
     # redirect to a 404 in storage's own XML).
     Call("media_file", "GET", "/files/{video}/video.mp4", None, DB | {"s3"}, 307),
     Call("info_json", "GET", "/files/{info}/info.json", None, DB | {"s3"}, 200),
+    Call("get_cookies", "GET", "/cookies", None, DB, 404),  # none stored yet
+    Call("put_cookies", "PUT", "/cookies", {"cookies": ".example.com\tTRUE\t/\tFALSE\t0\tn\tv\n"}, DB | {"kms"}, 204),
+    Call("delete_cookies", "DELETE", "/cookies", None, DB, 204),
 ]
 SUBMISSIONS = {"get_video", "get_audio", "get_live_video", "get_live_audio", "get_info"}
 
@@ -61,11 +64,12 @@ SCENARIOS: dict[str, tuple[str, str, tuple[str, ...], set[str]]] = {
 # Single DynamoDB operations failing: the steps of a request that come after others have succeeded.
 SCENARIOS.update(
     {
-        "dynamodb-delete-item": ("dynamodb", "server-error", ("DeleteItem",), {"delete_key"}),
-        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS | {"create_key"}),  # the task, after the rate-limit slot
+        "dynamodb-delete-item": ("dynamodb", "server-error", ("DeleteItem",), {"delete_key", "delete_cookies"}),
+        "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS | {"create_key", "put_cookies"}),  # the task, after the rate-limit slot
         "dynamodb-update-item": ("dynamodb", "throttled", ("UpdateItem",), SUBMISSIONS),  # taking the slot
         "dynamodb-query": ("dynamodb", "read-timeout", ("Query",), SUBMISSIONS),  # reading the slots
-        "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys"}),  # delete_key scans only to spare a create_key holder
+        # delete_key scans only to spare a create_key holder; health scans the workers' heartbeat records
+        "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys", "health"}),
         "dynamodb-get-item": ("dynamodb", "connect-timeout", ("GetItem",), {c.name for c in CALLS}),  # authentication, health
         "kms-decrypt": ("kms", "server-error", ("Decrypt",), {"get_keys", "get_key"}),
         "kms-encrypt": ("kms", "throttled", ("Encrypt",), {"create_key"}),

@@ -41,6 +41,9 @@ OPERATIONS = [
     "GET /get_keys",
     "GET /get_key/{name}",
     "POST /check_permissions",
+    "PUT /cookies",
+    "GET /cookies",
+    "DELETE /cookies",
     "GET /health",
 ]
 
@@ -52,7 +55,8 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
             {
                 # A schema-valid submission can still be refused with 400: the URL must be http(s) and resolve to
                 # public addresses, times must parse and be ordered. The document says so; no JSON Schema can.
-                "include-name": SUBMISSIONS,
+                # Likewise a cookies string must be a Netscape cookies file.
+                "include-name": [*SUBMISSIONS, "PUT /cookies"],
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 400, 401, 403, 429]}},
             }
         ],

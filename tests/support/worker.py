@@ -85,6 +85,9 @@ class WorkerProcess:
         env.update(
             AWS_ENDPOINT_URL=str(s.aws_endpoint_url),
             TASKS_TABLE=s.tasks_table,
+            COOKIES_TABLE=s.cookies_table,
+            WORKERS_TABLE=s.workers_table,
+            KEYS_KMS_KEY_ID=s.keys_kms_key_id,
             MEDIA_BUCKET=s.media_bucket,
             JOBS_QUEUE_URL=self.queue_url,
             ALLOW_PRIVATE_NETWORKS="true",

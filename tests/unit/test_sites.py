@@ -24,7 +24,7 @@ from functions.worker.download.site_options import POT_PROVIDER_ARGS, deno_path,
 from functions.worker.egress.cookies import cookie_reference, operator_cookies, write_jar
 from functions.worker.settings import WorkerSettings
 from shared import cookies
-from shared.secrets import Secret, SecretSource
+from shared.secrets import SecretSource
 from tests.support.media import make_mp4
 
 COOKIE_NAME, COOKIE_VALUE = "session", "s3cr3t-value"
