@@ -101,10 +101,9 @@ class BenchStack:
         """CPU seconds used so far by the stack's parts: workers (with their forkservers, jobs and ffmpeg), the API,
         and the launcher process, which hosts the emulator (moto) and the cleanup timer."""
         assert self.process.process is not None
-        api = self.api_pid()
         return {
             "workers": sum(tree_cpu_seconds(pid) for pid in self.worker_pids()),
-            "api": tree_cpu_seconds(api) if api else 0.0,  # uvicorn's supervisor and its API_PROCESSES
+            "api": sum(cpu_seconds(pid) for pid in children_map().get(self.process.process.pid, []) if "functions.api" in cmdline(pid)),
             "emulator": cpu_seconds(self.process.process.pid),
         }
 

@@ -57,3 +57,5 @@ class Backends:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        finally:
+            self.log.close()

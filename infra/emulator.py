@@ -7,8 +7,13 @@ rate limit and the task leases rely on that atomicity, so the emulator serialize
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+from pathlib import Path
 from typing import Any
+
+from infra.state import StateError, load_json, write_atomic
 
 _LOCK = threading.RLock()
 _patched = False
@@ -50,17 +55,12 @@ class KmsKeyVault:
     so the API keys stay KMS-encrypted on disk, as in AWS, and still decrypt.
     """
 
-    def __init__(self, path: Any) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
 
     def restore_or_record(self, key_arn: str, account_id: str, region: str) -> str:
         """Make `key_arn` (just deployed) the persisted key; returns the ARN to use (the persisted one)."""
-        import base64
-        import json
-
         from moto.kms.models import kms_backends
-
-        from infra.state import load_json, write_atomic
 
         backend = kms_backends[account_id][region]
         key = backend.keys[key_arn.rsplit("/", 1)[-1]]
@@ -72,8 +72,6 @@ class KmsKeyVault:
         try:
             saved_id, saved_arn, material = saved["id"], saved["arn"], base64.b64decode(saved["material"], validate=True)
         except (KeyError, TypeError, ValueError) as err:
-            from infra.state import StateError
-
             raise StateError(f"{self.path} is unreadable (bad KMS key record); restore STATE_DIR from a backup") from err
         del backend.keys[key.id]
         key.id, key.arn, key.key_material = saved_id, saved_arn, material

@@ -35,7 +35,7 @@ LOCAL_ENV = {
 }
 DEFAULTS = {
     "VISIBILITY_TIMEOUT": "30",  # a killed worker's job comes back within half a minute locally
-    "API_PROCESSES": "2",  # the API answers while a request waits on a backend, and uses both cores of a small box
+    "API_PROCESSES": "2",  # processes sharing PORT (SO_REUSEPORT): the API uses both cores of a small box
     "WORKER_NICE": "10",  # downloads and ffmpeg yield the CPU to the API and the backends: requests stay fast
 }
 
@@ -130,7 +130,12 @@ class LocalStack:
 
         python = sys.executable
         worker_env = ytdlp_environment(self.env)
-        self.children.append(Child("api", [python, "-m", "functions.api"], self.log_dir / "api.log", restart=True))
+        api_processes = int(self.env["API_PROCESSES"])
+        if api_processes > 1:
+            self.env["API_REUSE_PORT"] = "true"
+        for n in range(api_processes):
+            name = "api" if n == 0 else f"api-{n + 1}"
+            self.children.append(Child(name, [python, "-m", "functions.api"], self.log_dir / f"{name}.log", restart=True))
         for n in range(self.workers):
             self.children.append(
                 Child(

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
 
     # Local stack.
     port: int = 5000
-    api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API (uvicorn workers on one socket).")
+    api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API, sharing PORT (SO_REUSEPORT).")
+    api_reuse_port: bool = Field(False, description="Bind PORT with SO_REUSEPORT, so several API processes share it.")
     worker_processes: int = Field(1, ge=0)
 
     @property

@@ -1,31 +1,33 @@
-"""`python -m functions.api`: the API under uvicorn (local stack and development)."""
+"""`python -m functions.api`: serve the API with uvicorn on PORT (default 5000).
+
+With API_REUSE_PORT the socket is bound with SO_REUSEPORT, so several such processes (the local stack starts
+API_PROCESSES of them) share the port and the kernel spreads the connections between them.
+"""
+
+import socket
 
 import uvicorn
 
-from functions.api.app import create_app
 from shared import logs
 from shared.config import get_settings
 
 
-def create_local_app():  # type: ignore[no-untyped-def]
-    """The app factory each uvicorn process calls: JSON log lines like the worker's, then the app."""
-    logs.configure("api")
-    return create_app()
-
-
 def main() -> None:
     settings = get_settings()
-    logs.configure("api")  # the supervisor's own lines; uvicorn's loggers pass through the same handler
-    # API_PROCESSES > 1: uvicorn's supervisor shares the one listening socket between that many processes.
-    uvicorn.run(
-        "functions.api.__main__:create_local_app",
-        factory=True,
-        host="127.0.0.1",
-        port=settings.port,
-        workers=settings.api_processes,
-        log_config=None,
-        access_log=False,
-    )
+    logs.configure("api")  # JSON lines like the worker's; uvicorn's own loggers pass through the same handler
+    options = {"factory": True, "log_config": None, "access_log": False}
+    if not settings.api_reuse_port:
+        uvicorn.run("functions.api.app:create_app", host="127.0.0.1", port=settings.port, **options)
+        return
+    # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it every
+    # reply on a kept-alive connection waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", settings.port))
+    sock.listen(2048)
+    server = uvicorn.Server(uvicorn.Config("functions.api.app:create_app", **options))
+    server.run(sockets=[sock])
 
 
 if __name__ == "__main__":
