@@ -164,7 +164,7 @@ def fetch(task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, repo
     url = task["url"]
     egress: dict[str, Any] = {}
     if proxy is not None:
-        shim = ffmpeg_shim.install(job_dir / ".egress-bin", proxy.url, job_dir, settings.socket_timeout)
+        shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
