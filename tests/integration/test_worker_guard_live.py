@@ -4,7 +4,9 @@ which this test declares public); ffmpeg cannot resolve media.test itself, so a 
 
 from __future__ import annotations
 
+import os
 import time
+from unittest import mock
 
 import pytest
 
@@ -26,7 +28,7 @@ def test_worker_live_recording_goes_through_the_guard(live_stream, media_server,
     task = {"task_id": "abcdefghijklmnop", "task_type": "get_live_video", "url": url, "params": {"start": 3, "duration": 4}}
     reporter = ProgressReporter(lambda progress: None)
     started = time.monotonic()
-    with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=20) as proxy:
+    with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=20) as proxy, mock.patch.dict(os.environ):
         path = fetch(task, tmp_path / "job", WorkerSettings(socket_timeout=5), reporter, YtdlpLogger(), proxy)
     reporter.close()
     elapsed = time.monotonic() - started

@@ -3,6 +3,7 @@ blocking detection, and the loopback proxy against loopback servers (names resol
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -268,10 +269,14 @@ def test_worker_egress_upstream_refusal_is_reported_without_credentials(manifest
 def test_worker_egress_shim_wrapper_runs_ffmpeg(tmp_path: Path):
     from functions.worker.egress.ffmpeg_shim import install
 
-    folder = install(tmp_path / "bin", "http://127.0.0.1:9", tmp_path, 5)
-    assert subprocess.run([str(folder / "ffmpeg"), "-version"], capture_output=True, timeout=30).stdout.startswith(b"ffmpeg version")
-    refused = subprocess.run([str(folder / "ffmpeg"), "-i", "tcp://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30)
+    env: dict[str, str] = dict(os.environ)
+    folder = install("http://127.0.0.1:9", tmp_path, 5, environ=env)
+    assert subprocess.run([str(folder / "ffmpeg"), "-version"], capture_output=True, timeout=30, env=env).stdout.startswith(b"ffmpeg version")
+    assert subprocess.run([str(folder / "ffprobe"), "-version"], capture_output=True, timeout=30, env=env).stdout.startswith(b"ffprobe version")
+    refused = subprocess.run([str(folder / "ffmpeg"), "-i", "tcp://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30, env=env)
     assert refused.returncode == 1 and b"refusing tcp" in refused.stderr
+    outside = subprocess.run([str(folder / "ffmpeg"), "-i", "http://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30)
+    assert outside.returncode == 1 and b"outside a job" in outside.stderr  # no job environment: no input at all
 
 
 def test_worker_egress_pot_provider_is_reached_directly_even_on_a_private_address(manifests):

@@ -6,7 +6,9 @@ address a test may really connect to), while every private answer is refused bef
 
 from __future__ import annotations
 
+import os
 import socket
+from unittest import mock
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -162,8 +164,8 @@ def test_worker_guard_clip_through_ytdlp_uses_the_proxy_for_ffmpeg(media, tmp_pa
     """A clip makes yt-dlp hand the URL to ffmpeg: it must still go through the guard."""
     guard, _ = make_guard()
     task = {"task_id": "abcdefghijklmnop", "task_type": "get_video", "url": f"http://media.invalid:{media.port}/clip.mp4", "params": {"start_time": 1, "end_time": 3}}
-    with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy:
-        shim = install(tmp_path / ".egress-bin", proxy.url, tmp_path, 10)
+    with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=10) as proxy, mock.patch.dict(os.environ):
+        shim = install(proxy.url, tmp_path, 10)
         opts = {**build_plan(task, tmp_path, proxy=proxy.socks_url, ffmpeg_location=str(shim)).ydl_opts, "logger": YtdlpLogger()}
         with ConfinedYoutubeDL(opts, root=tmp_path) as ydl:
             ydl.extract_info(task["url"], download=True)

@@ -190,7 +190,7 @@ def fetch(
     url = task["url"]
     egress: dict[str, Any] = {}
     if proxy is not None:
-        shim = ffmpeg_shim.install(job_dir / ".egress-bin", proxy.url, job_dir, settings.socket_timeout)
+        shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
     limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress, **limits)

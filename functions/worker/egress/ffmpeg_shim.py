@@ -1,7 +1,7 @@
 """What yt-dlp runs as `ffmpeg` in a job: the real ffmpeg, with every network input turned into a gateway URL.
 
-yt-dlp is given a per-job folder (`install()`) holding an `ffmpeg` wrapper that runs this module, and an `ffprobe`
-link to the real one. Each `-i` argument is handled here before ffmpeg starts:
+yt-dlp is given the folder `bin/` next to this module (`install()`), whose `ffmpeg` wrapper runs this module and
+whose `ffprobe` runs the real one; the job's gateway and folder come through the job process's environment. Each `-i` argument is handled here before ffmpeg starts:
 * http(s) URLs become `http://<origin>.egress.invalid/...` gateway URLs, with `-http_proxy` pointing at the job's
   loopback proxy, `-protocol_whitelist http,tcp,crypto` and a read/write timeout: ffmpeg can reach nothing but
   the gateway, which checks and rewrites whatever it fetches (functions.worker.egress.playlists);
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import MutableMapping
 
 from functions.worker.egress.playlists import RefusedUrl, gateway_url
 
@@ -25,22 +25,23 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _ENV_GATEWAY, _ENV_FFMPEG, _ENV_ROOT, _ENV_TIMEOUT = "EGRESS_GATEWAY", "EGRESS_FFMPEG", "EGRESS_JOB_DIR", "EGRESS_RW_TIMEOUT"
 
 
-def install(folder: Path, gateway: str, job_dir: Path, rw_timeout: float) -> Path:
-    """Write the wrapper folder yt-dlp gets as `ffmpeg_location`; returns it."""
+BIN = Path(__file__).resolve().parent / "bin"
+
+
+def install(gateway: str, job_dir: Path, rw_timeout: float, environ: MutableMapping[str, str] = os.environ) -> Path:
+    """Point the wrappers in BIN at this job (through the job process's environment); returns BIN for yt-dlp.
+
+    The folder is the same for every job, so yt-dlp's ffmpeg version probe, cached per path, is made once in the
+    forkserver and costs a job nothing.
+    """
     ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
     if not ffmpeg or not ffprobe:
         raise FileNotFoundError("ffmpeg and ffprobe must be installed")
-    folder.mkdir(parents=True, exist_ok=True)
-    root = Path(__file__).resolve().parents[3]
-    env = {_ENV_GATEWAY: gateway, _ENV_FFMPEG: ffmpeg, _ENV_ROOT: str(job_dir.resolve()), _ENV_TIMEOUT: str(rw_timeout), "PYTHONPATH": str(root)}
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    script = folder / "ffmpeg"
-    script.write_text(f"#!/bin/sh\nexport {exports}\nexec {shlex.quote(sys.executable)} -m functions.worker.egress.ffmpeg_shim \"$@\"\n")
-    script.chmod(0o755)
-    probe = folder / "ffprobe"
-    if not probe.exists():
-        probe.symlink_to(ffprobe)
-    return folder
+    environ.update({
+        _ENV_GATEWAY: gateway, _ENV_FFMPEG: ffmpeg, "EGRESS_FFPROBE": ffprobe, "EGRESS_PYTHON": sys.executable,
+        _ENV_ROOT: str(job_dir.resolve()), _ENV_TIMEOUT: str(rw_timeout),
+    })
+    return BIN
 
 
 def rewrite_args(args: list[str], gateway: str, job_dir: Path, rw_timeout: float) -> list[str]:
@@ -73,16 +74,22 @@ def _input(value: str, gateway: str, job_dir: Path, rw_timeout: float) -> list[s
 
 
 def main(argv: list[str]) -> int:
-    ffmpeg = os.environ[_ENV_FFMPEG]
+    ffmpeg = os.environ.get(_ENV_FFMPEG) or shutil.which("ffmpeg") or "ffmpeg"
     try:
-        args = rewrite_args(argv, os.environ[_ENV_GATEWAY], Path(os.environ[_ENV_ROOT]), float(os.environ[_ENV_TIMEOUT]))
+        if _ENV_GATEWAY in os.environ:
+            args = rewrite_args(argv, os.environ[_ENV_GATEWAY], Path(os.environ[_ENV_ROOT]), float(os.environ[_ENV_TIMEOUT]))
+        elif "-i" in argv:
+            raise RefusedUrl("refusing to run ffmpeg on an input outside a job")
+        else:
+            args = list(argv)  # `ffmpeg -version` and the like (the version probe)
     except RefusedUrl as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     # yt-dlp hands its own proxy (the SOCKS5 one, which ffmpeg cannot use) in the environment: only the gateway.
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
         os.environ.pop(name, None)
-    os.environ["http_proxy"] = os.environ[_ENV_GATEWAY]
+    if _ENV_GATEWAY in os.environ:
+        os.environ["http_proxy"] = os.environ[_ENV_GATEWAY]
     os.execv(ffmpeg, [ffmpeg, *args])
     return 1  # not reached
 

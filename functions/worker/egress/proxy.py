@@ -21,7 +21,7 @@ import socket
 import ssl
 import struct
 import threading
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from functions.worker.egress.guard import AddressGuard, PrivateAddressRefused
 from functions.worker.egress.playlists import MAX_MANIFEST, RefusedUrl, is_gateway_host, origin_of, refuse_unless_http, rewrite_dash, rewrite_hls, sniff
@@ -235,13 +235,14 @@ class GuardedProxy:
         client.sendall(b"\x05\x00\x00\x01" + bytes(6))
         return upstream
 
-    def _gateway(self, client: socket.socket, method: str, parts: object, header_lines: list[str]) -> None:
+    def _gateway(self, client: socket.socket, method: str, parts: SplitResult, header_lines: list[str]) -> None:
         """Fetch the real URL behind a gateway URL and pass it to ffmpeg, manifests rewritten."""
+        response: http.client.HTTPResponse | None = None
         try:
-            scheme, host, port = origin_of(parts.hostname)  # type: ignore[attr-defined]
+            scheme, host, port = origin_of(parts.hostname or "")
             default = 443 if scheme == "https" else 80
             authority = host if port == default else f"{host}:{port}"
-            url = f"{scheme}://{authority}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")  # type: ignore[attr-defined]
+            url = f"{scheme}://{authority}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
             headers = [h for h in header_lines if h and not h.lower().startswith(_HOP_HEADERS)]
             response, url = self._fetch(method, url, headers)
             head = response.read(_SNIFF) if method != "HEAD" else b""
@@ -281,6 +282,9 @@ class GuardedProxy:
             _respond(client, 502, "Bad Gateway", str(err))
         except (OSError, http.client.HTTPException) as err:
             _respond(client, 502, "Bad Gateway", f"upstream failed ({type(err).__name__})")
+        finally:
+            if response is not None:
+                response.close()
 
     def _fetch(self, method: str, url: str, headers: list[str]) -> tuple[http.client.HTTPResponse, str]:
         """One request, redirects followed here (each hop checked anew); returns the response and the final URL."""
@@ -297,11 +301,11 @@ class GuardedProxy:
             request = "\r\n".join([f"{method} {path} HTTP/1.1", f"Host: {authority}", *headers, "Accept-Encoding: identity", "Connection: close", "", ""])
             sock.sendall(request.encode("latin-1"))
             response = http.client.HTTPResponse(sock, method=method)
+            sock.close()  # the response keeps its own reference (makefile) and closes it with itself
             response.begin()
             location = response.getheader("Location")
             if response.status in (301, 302, 303, 307, 308) and location:
                 response.close()
-                sock.close()
                 url = urljoin(url, location)
                 if response.status == 303:
                     method = "GET"
