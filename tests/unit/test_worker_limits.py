@@ -56,6 +56,6 @@ def test_worker_options_carry_the_limits_to_yt_dlp_and_ffmpeg():
 
 
 def test_worker_limits_read_a_manifest_length_from_its_fragments():
-    info = {"requested_formats": [{"fragments": [{"duration": 2.0}] * 4}, {"fragments": [{"duration": 2.0}] * 5}]}
+    info = {"requested_formats": [{"fragments": [{"path": "init"}] + [{"duration": 2.0}] * 4}, {"fragments": [{"duration": 2.0}] * 5}]}
     with pytest.raises(LimitExceeded, match="0:00:10 long"):
         Limits(max_filesize=GIB, max_duration=5).match_filter(info)

@@ -77,9 +77,11 @@ def fragments_duration(info: Mapping[str, Any]) -> float | None:
     """A manifest's length from its fragments (the generic extractor gives a DASH manifest no duration)."""
     lengths = []
     for fmt in info.get("requested_formats") or [info]:
+        # The initialization fragment has no duration; the media fragments do.
         durations = [_number(f.get("duration")) for f in fmt.get("fragments") or [] if isinstance(f, Mapping)]
-        if durations and all(d is not None for d in durations):
-            lengths.append(sum(d for d in durations if d is not None))
+        known = [d for d in durations if d is not None]
+        if known and len(known) >= len(durations) - 1:
+            lengths.append(sum(known))
     return max(lengths) if lengths else None
 
 
