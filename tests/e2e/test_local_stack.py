@@ -182,7 +182,9 @@ def test_killing_every_worker_mid_recording_loses_nothing(live_stream, tmp_path)
         info = client.probe_result(task, key, tmp_path)
         assert abs(info["duration"] - 8) < 2 and info["video"] is not None
         assert task["attempts"] >= 2, task
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{other.emulator_port}", region_name="us-east-1")
+        s3 = boto3.client(
+            "s3", endpoint_url=other.resources()["AWS_ENDPOINT_URL_S3"], region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+        )
         (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
         objects = s3.list_objects_v2(Bucket=bucket, Prefix=f"tasks/{task_id}/").get("Contents", [])
         assert [o["Key"] for o in objects] == [f"tasks/{task_id}/{task['file'].rsplit('/', 1)[1]}"]

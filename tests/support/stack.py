@@ -117,6 +117,10 @@ class LocalStackProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
 
+    def resources(self) -> dict[str, str]:
+        """Resource names and per-service endpoints the running stack wrote at its start (no secrets)."""
+        return json.loads((self.log_dir / "resources.json").read_text())
+
     def kill(self) -> int:
         """SIGKILL to the whole process group, as a power cut or the OOM killer would; returns the exit code."""
         assert self.process is not None
