@@ -261,6 +261,8 @@ class LocalStack:
                         return
             except OSError:
                 time.sleep(0.2)
+        if self.stopping.is_set():  # Ctrl-C or SIGTERM while starting: a normal stop, not a failed start
+            return
         raise RuntimeError(f"the API did not become healthy; see {self.log_dir / 'api.log'}")
 
 

@@ -275,7 +275,9 @@ def test_worker_egress_shim_wrapper_runs_ffmpeg(tmp_path: Path):
     assert subprocess.run([str(folder / "ffprobe"), "-version"], capture_output=True, timeout=30, env=env).stdout.startswith(b"ffprobe version")
     refused = subprocess.run([str(folder / "ffmpeg"), "-i", "tcp://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30, env=env)
     assert refused.returncode == 1 and b"refusing tcp" in refused.stderr
-    outside = subprocess.run([str(folder / "ffmpeg"), "-i", "http://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30)
+    # (in-process jobs of other tests may have left a job environment in this process's: start from none)
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("EGRESS_")}
+    outside = subprocess.run([str(folder / "ffmpeg"), "-i", "http://127.0.0.1:9/x", "-f", "null", "-"], capture_output=True, timeout=30, env=bare)
     assert outside.returncode == 1 and b"outside a job" in outside.stderr  # no job environment: no input at all
 
 
