@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from functions.worker.jobs.child import JobProcess, Launcher
+from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
@@ -163,6 +164,7 @@ class JobService:
         self._clock = clock
         self._sleep = sleep
         self.stopping = threading.Event()
+        self._cookies = OperatorCookies(settings)
 
     # -- one message
 
@@ -229,7 +231,7 @@ class JobService:
         if self.stopping.is_set():
             return self._hand_back(entry, extra)
         entry.limit = time_limit(task, self._settings)
-        spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)))
+        spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)), operator_cookies=self._cookies.get())
         started = time.monotonic()
         try:
             process = self._launcher.start(spec)
