@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
+from shared.secrets import reference_kind
+
 HEADER = "# Netscape HTTP Cookie File"
 _HTTPONLY = "#HttpOnly_"
 _FIELDS = 7
@@ -65,3 +69,11 @@ def merge(base: str | None, override: str | None) -> str | None:
     covered = {c.domain for c in own}
     kept = [c for c in (parse(base) if base else []) if c.domain not in covered]
     return "\n".join([HEADER, *(c.text for c in kept), *(c.text for c in own)]) + "\n"
+
+
+def reference(setting: SecretStr | None) -> str | None:
+    """COOKIES_FILE as a shared.secrets reference: an ARN or `file:` as given, a bare path as `file:<path>`."""
+    if setting is None or not setting.get_secret_value().strip():
+        return None
+    ref = setting.get_secret_value().strip()
+    return ref if reference_kind(ref) != "value" else f"file:{ref}"

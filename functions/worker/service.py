@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from functions.worker.heartbeat import Heartbeat
 from functions.worker.jobs.child import JobProcess, Launcher
+from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
@@ -177,6 +178,7 @@ class JobService:
         self._beat_queue = heartbeat_queue or queue
         self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
+        self._cookies = OperatorCookies(settings)
 
     # -- one message
 
@@ -251,7 +253,7 @@ class JobService:
         if self.stopping.is_set():
             return self._hand_back(entry, extra)
         entry.limit = time_limit(task, self._settings)
-        spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)))
+        spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)), operator_cookies=self._cookies.get())
         started = time.monotonic()
         try:
             process = self._launcher.start(spec)

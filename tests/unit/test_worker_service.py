@@ -11,6 +11,7 @@ import pytest
 
 from functions.worker.main import LoopStats, StopAfterJobs, StopWhenIdle, Worker
 from functions.worker.jobs.scratch import Scratch
+from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.service import Action, JobService, Outcome, triage, time_limit
 from functions.worker.settings import WorkerSettings
 from shared.stores.queue import Job
@@ -120,8 +121,10 @@ class FakeLauncher:
         self.result = result if result is not None else {"status": "completed", "file_name": "video.mp4"}
         self.runs = runs
         self.started: list[FakeProcess] = []
+        self.specs: list[Any] = []
 
     def start(self, spec: Any) -> FakeProcess:
+        self.specs.append(spec)
         process = FakeProcess(self.result, self.runs)
         self.started.append(process)
         return process
@@ -318,3 +321,32 @@ def test_worker_service_keeps_the_message_when_the_outcome_cannot_be_recorded(sc
     tasks.complete = complete  # type: ignore[method-assign]
     assert service(scratch, tasks, queue, FakeLauncher()).process(job()) is Outcome.RETRY
     assert queue.calls == []  # it comes back after the visibility timeout and the job runs again
+
+
+def test_worker_service_hands_each_job_the_operator_cookies_it_read_for_the_jobs(scratch, tmp_path):
+    cookies_file = tmp_path / "cookies.txt"
+    text = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tTRUE\t0\tSID\tsecret-value\n"
+    cookies_file.write_text(text)
+    launcher = FakeLauncher()
+    worker = service(scratch, FakeTasks(), FakeQueue(), launcher, cookies_file=str(cookies_file))
+    assert worker.process(job()) is Outcome.COMPLETED
+    assert launcher.specs[0].operator_cookies.reveal() == text.strip()
+    assert "secret-value" not in repr(launcher.specs[0])
+
+
+def test_worker_operator_cookies_are_read_once_per_cache_time(tmp_path):
+    cookies_file = tmp_path / "cookies.txt"
+    cookies_file.write_text("first")
+    cookies = OperatorCookies(settings(cookies_file=str(cookies_file)), ttl=3600)
+    assert cookies.get().reveal() == "first"
+    cookies_file.write_text("second")  # within the cache time: no second read
+    assert cookies.get().reveal() == "first"
+    assert OperatorCookies(settings(cookies_file=str(cookies_file)), ttl=0).get().reveal() == "second"
+    assert OperatorCookies(settings()).get() is None  # none configured
+
+
+def test_worker_service_leaves_missing_operator_cookies_to_the_job(scratch, tmp_path):
+    launcher = FakeLauncher()
+    worker = service(scratch, FakeTasks(), FakeQueue(), launcher, cookies_file=str(tmp_path / "missing.txt"))
+    assert worker.process(job()) is Outcome.COMPLETED
+    assert launcher.specs[0].operator_cookies is None  # the job's own read fails it with a readable error

@@ -102,7 +102,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         log.info("job started", extra=extra)
         # The key's own cookies win over the operator's for the same domain; only this key's jobs see them.
         own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
-        jar = write_jar(job_dir, operator_cookies(settings.cookies_file, _secret_source(settings)), own)
+        jar = write_jar(job_dir, spec.operator_cookies or operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
         path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site)
         size = path.stat().st_size

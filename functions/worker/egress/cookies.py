@@ -14,17 +14,10 @@ from pydantic import SecretStr
 
 from functions.worker.download.errors import PermanentJobError
 from shared import cookies
-from shared.secrets import Secret, SecretSource, reference_kind
+from shared.cookies import reference as cookie_reference
+from shared.secrets import Secret, SecretSource
 
 JAR_NAME = "cookies.txt"
-
-
-def cookie_reference(setting: SecretStr | None) -> str | None:
-    """COOKIES_FILE as a shared.secrets reference: an ARN or `file:` as given, a bare path as `file:<path>`."""
-    if setting is None or not setting.get_secret_value().strip():
-        return None
-    ref = setting.get_secret_value().strip()
-    return ref if reference_kind(ref) != "value" else f"file:{ref}"
 
 
 def operator_cookies(setting: SecretStr | None, secrets: SecretSource) -> Secret | None:

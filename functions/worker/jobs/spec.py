@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.worker.settings import WorkerSettings
+from shared.secrets import Secret
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What a child needs: the claimed task, the settings and its scratch folder."""
+    """What a child needs: the claimed task, the settings, its scratch folder and the operator's cookies."""
 
     task: dict[str, Any]
     settings: WorkerSettings
     job_dir: str
+    operator_cookies: Secret | None = None  # read by the worker (jobs.cookies); None: the job reads them itself
 
 
 def child_entry(spec: JobSpec, conn: Any) -> None:
