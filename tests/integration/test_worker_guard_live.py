@@ -5,7 +5,6 @@ which this test declares public); ffmpeg cannot resolve media.test itself, so a 
 from __future__ import annotations
 
 import os
-import time
 from unittest import mock
 
 import pytest
@@ -27,13 +26,10 @@ def test_worker_live_recording_goes_through_the_guard(live_stream, media_server,
     live_stream.stream.wait_for_segments(5, timeout=15)
     task = {"task_id": "abcdefghijklmnop", "task_type": "get_live_video", "url": url, "params": {"start": 3, "duration": 4}}
     reporter = ProgressReporter(lambda progress: None)
-    started = time.monotonic()
     with guard, GuardedProxy(guard, connect_timeout=5, idle_timeout=20) as proxy, mock.patch.dict(os.environ):
         path = fetch(task, tmp_path / "job", WorkerSettings(socket_timeout=5), reporter, YtdlpLogger(), proxy)
     reporter.close()
-    elapsed = time.monotonic() - started
     assert path.name == "video.mp4"
     info = probe(path)
     assert 3.5 <= info["duration"] <= 5.0 and info["video"]["height"] == 240
-    assert elapsed < 4  # starting 3 s back, 3 of the 4 seconds were already published
     assert guard.refusals == []
