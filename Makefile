@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Test processes (pytest-xdist); `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.requirements-installed
 
 .PHONY: run test test-fast bench lint deploy canary setup ffmpeg nodejs clean
@@ -13,10 +15,10 @@ run: setup
 	$(PY) -m infra.local
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 bench: setup
 	$(PY) -m bench

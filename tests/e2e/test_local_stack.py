@@ -149,6 +149,7 @@ def _stack_workers(pgid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_killing_every_worker_mid_recording_loses_nothing(live_stream, tmp_path):
     # GIVEN a stack with two worker processes, recording 8 s of a live stream, progress moving
     other = LocalStackProcess(
