@@ -17,6 +17,12 @@ class WorkerSettings(Settings):
     retry_backoff: float = Field(10, ge=0, description="Seconds per attempt a job waits before its retry (attempt 2 waits 2x).")
     progress_interval: float = Field(1.0, gt=0, description="Least seconds between two progress writes of one task.")
     receive_wait: int = Field(20, ge=0, le=20, description="SQS long-poll seconds (WaitTimeSeconds).")
+    fragment_concurrency: int = Field(
+        4, ge=1, le=16, description="HLS/DASH fragments one job fetches at once (yt-dlp's concurrent_fragment_downloads)."
+    )
+    job_nice: int = Field(
+        10, ge=0, le=19, description="How much lower than the worker a job (yt-dlp, ffmpeg) runs: a backlog slows jobs, not the API."
+    )
 
     # Egress (read through shared.secrets: a Secrets Manager ARN in AWS, `file:<path>` or the value locally).
     proxy_urls: SecretStr | None = Field(None, description="Upstream proxies, comma-separated (they carry credentials).")

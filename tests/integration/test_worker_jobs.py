@@ -22,6 +22,7 @@ from tests.support.worker import (
     make_queues,
     probe_output,
     queue_counts,
+    descendants,
     submit,
     task_objects,
     wait_for_task,
@@ -74,6 +75,38 @@ def test_worker_hls_master_with_height_filter_gives_240p(emulator, queues, worke
     info = probe_output(emulator, task, tmp_path)
     assert info["video"]["height"] == 240
     assert info["audio"]["codec_name"] == "aac"
+    assert abs(info["duration"] - 20) <= 1
+
+
+def _nice(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def test_worker_fetches_hls_fragments_concurrently_at_lower_cpu_priority(emulator, queues, worker, media_dir, media_server, tmp_path):  # noqa: F811
+    """A per-connection cap on the segments: the job fetches several at once (FRAGMENT_CONCURRENCY, default 4),
+    its process runs below the worker (JOB_NICE, default 10), and the output is the whole 20 s at 240p."""
+    prefix = f"hls-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(media_dir / "hls", media_dir / prefix)
+    media_server.set_throttle(150_000, f"/{prefix}/")
+    task_id = submit(emulator, queues, "get_video", media_server.url(f"{prefix}/master.m3u8"),
+                     {"video_format": "bestvideo[height<=240]", "audio_format": "bestaudio", "output_format": "mp4"})
+    worker_nice = _nice(worker.pid)
+    job_nices: set[int] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        task = get_task(emulator, task_id)
+        if task["status"] in ("completed", "error"):
+            break
+        job_nices |= {n for n in map(_nice, descendants(worker.pid)) if n is not None and n != worker_nice}
+        time.sleep(0.1)
+    assert task["status"] == "completed", task
+    assert media_server.peak_concurrency(f"/{prefix}/v240/") >= 2
+    assert job_nices == {worker_nice + 10}
+    info = probe_output(emulator, task, tmp_path)
+    assert info["video"]["height"] == 240 and info["audio"]["codec_name"] == "aac"
     assert abs(info["duration"] - 20) <= 1
 
 

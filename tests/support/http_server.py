@@ -138,6 +138,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         media = self.server.media
         media._record(RequestRecord(self.command, self.path, dict(self.headers.items())))
+        media._enter(self.path)
+        try:
+            self._serve_path(head)
+        finally:
+            media._leave(self.path)
+
+    def _serve_path(self, head: bool) -> None:
+        media = self.server.media
         url_path = urllib.parse.urlsplit(self.path).path
 
         redirect = media._redirects.get(url_path)
@@ -239,6 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
 
+def _folder(url_path: str) -> str:
+    """'/hls/v240/seg_001.ts' -> '/hls/v240/' (the folder a request falls in; a folder stays itself)."""
+    return url_path if url_path.endswith("/") else url_path.rsplit("/", 1)[0] + "/"
+
+
 def content_type(path: Path) -> str:
     """Return the Content-Type to serve for a file name."""
     suffix = path.suffix.lower()
@@ -265,6 +278,8 @@ class MediaServer:
         self.errors: list[BaseException] = []
         self._redirects: dict[str, tuple[str, int]] = {}
         self._throttles: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}  # path prefix -> requests being answered now
+        self._peak: dict[str, int] = {}  # path prefix -> most requests answered at once
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -351,6 +366,22 @@ class MediaServer:
         """Forget the request log."""
         with self._lock:
             self.requests.clear()
+
+    def peak_concurrency(self, prefix: str) -> int:
+        """The most requests under `prefix` (a folder such as '/hls/v240/') that were being answered at once."""
+        with self._lock:
+            return self._peak.get(_folder(prefix), 0)
+
+    def _enter(self, raw_path: str) -> None:
+        folder = _folder(urllib.parse.urlsplit(raw_path).path)
+        with self._lock:
+            self._in_flight[folder] = self._in_flight.get(folder, 0) + 1
+            self._peak[folder] = max(self._peak.get(folder, 0), self._in_flight[folder])
+
+    def _leave(self, raw_path: str) -> None:
+        folder = _folder(urllib.parse.urlsplit(raw_path).path)
+        with self._lock:
+            self._in_flight[folder] -= 1
 
     def requests_for(self, path: str) -> list[RequestRecord]:
         """Return logged requests whose path (without query) equals `path`."""

@@ -51,6 +51,24 @@ def test_worker_options_prefer_native_downloaders_and_restrict_ffmpeg_protocols(
     assert FFMPEG_PROTOCOLS.split(",") == ["http", "tcp", "crypto"]  # no https/tls/httpproxy/file/data
 
 
+def test_worker_options_fetch_fragments_concurrently_as_configured():
+    assert build_plan(task("get_video"), SCRATCH).ydl_opts["concurrent_fragment_downloads"] == 1
+    assert build_plan(task("get_video"), SCRATCH, fragment_concurrency=4).ydl_opts["concurrent_fragment_downloads"] == 4
+    assert build_plan(task("get_live_video", duration=5), SCRATCH, fragment_concurrency=6).ydl_opts["concurrent_fragment_downloads"] == 6
+
+
+def test_worker_settings_default_to_four_fragments_and_jobs_below_the_worker(monkeypatch):
+    from functions.worker.settings import WorkerSettings
+
+    monkeypatch.delenv("FRAGMENT_CONCURRENCY", raising=False)
+    monkeypatch.delenv("JOB_NICE", raising=False)
+    settings = WorkerSettings()
+    assert settings.fragment_concurrency == 4 and settings.job_nice == 10
+    monkeypatch.setenv("FRAGMENT_CONCURRENCY", "0")
+    with pytest.raises(ValueError):
+        WorkerSettings()
+
+
 def test_worker_options_send_every_request_through_the_egress_proxy_when_given():
     opts = build_plan(task("get_video"), SCRATCH, proxy="socks5h://127.0.0.1:4321", ffmpeg_location="/job/.bin").ydl_opts
     assert opts["proxy"] == "socks5h://127.0.0.1:4321" and opts["ffmpeg_location"] == "/job/.bin"

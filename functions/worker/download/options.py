@@ -83,6 +83,7 @@ def build_plan(
     live_start_index: int | None = None,
     max_filesize: int | None = None,
     max_duration: float | None = None,
+    fragment_concurrency: int = 1,
 ) -> JobPlan:
     """The yt-dlp options (and post-steps) for one task, with every path inside `scratch`."""
     task_type = task.get("task_type")
@@ -91,6 +92,8 @@ def build_plan(
     params: Mapping[str, Any] = task.get("params") or {}
     stem = TASK_STEMS[task_type]
     opts = _common_options(scratch, stem, socket_timeout, live_start_index)
+    # HLS/DASH fragments in parallel through yt-dlp's own fragment downloader (servers cap each connection).
+    opts["concurrent_fragment_downloads"] = max(1, int(fragment_concurrency))
     if proxy:
         opts["proxy"] = proxy  # every request handler (urllib, requests, curl_cffi, websockets) goes through it
     if ffmpeg_location:

@@ -63,6 +63,7 @@ _BY_DESIGN = "does not support SOCKS proxies"
 def child_main(spec: JobSpec, conn: Any) -> None:
     """Entry point of a job's child process: run the job and send its result to the parent."""
     _become_job_process(conn.fileno())
+    _lower_priority(spec.settings.job_nice)
     logs.configure("worker-job")
     result = run_job(spec)
     conn.send(result)  # left open: the watchdog watches this pipe until the process exits
@@ -192,7 +193,7 @@ def fetch(
     if proxy is not None:
         shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
-    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
+    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration, "fragment_concurrency": settings.fragment_concurrency}
     plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress, **limits)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
@@ -405,6 +406,15 @@ def _lacks_detail(err: BaseException) -> bool:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:500]
+
+
+def _lower_priority(increment: int) -> None:
+    """Run this job (and the ffmpeg it starts, which inherits it) below the worker, the API and the emulator."""
+    if increment > 0:
+        try:
+            os.nice(increment)
+        except OSError as err:  # e.g. a container without the permission: the job still runs
+            log.warning("could not lower the job's CPU priority: %s", err)
 
 
 def _become_job_process(result_fd: int) -> None:
