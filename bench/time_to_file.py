@@ -48,19 +48,20 @@ def run_floor(url: str, out_dir: Path) -> tuple[float, Path]:
     return seconds, next(out_dir.glob("video.*"))
 
 
-def run_service(stack: BenchStack, key: str, url: str, out_dir: Path) -> dict[str, Any]:
-    """One clip through the stack; returns the total and the moments each stage was first seen."""
+def run_service(stack: BenchStack, key: str, url: str, out_dir: Path, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One get_video (the clip unless `body` says otherwise) through the stack; returns the total and the moments
+    each stage was first seen."""
     api = stack.api(key)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    reply = api.call("POST", "/get_video", clip_body(url))
+    reply = api.call("POST", "/get_video", body or clip_body(url))
     if reply.status != 200:
         raise RuntimeError(f"POST /get_video answered {reply.status}: {reply.body}")
     accepted = time.perf_counter() - started
     task_id = reply.body["task_id"]
     view, seen = StatusPoller(api, key, POLL_INTERVAL).until(task_id, FINISHED, started)
     if view["status"] != "completed":
-        raise RuntimeError(f"clip task failed: {view.get('error')}")
+        raise RuntimeError(f"task failed: {view.get('error')}")
     redirect = api.call("GET", view["file"])
     location = redirect.header("Location")
     if redirect.status != 307 or not location:
