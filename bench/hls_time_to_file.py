@@ -7,13 +7,12 @@ alternate between the two, so both see the same machine state.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 from bench.harness import Context
 from bench.stats import Figure, ratio_samples
-from bench.time_to_file import YT_DLP, run_service
+from bench.time_to_file import YT_DLP, run_floor, run_service
 from tests.support.media import make_hls_vod, probe
 
 NAME = "hls_time_to_file"
@@ -28,16 +27,6 @@ FOLDER = "hls60"
 def floor_command(url: str, out_dir: Path) -> list[str]:
     """The bare CLI with its default options (format selection, merge); only the output place is set."""
     return [str(YT_DLP), "--quiet", "--no-progress", "--no-cache-dir", "-P", str(out_dir), "-o", "video.%(ext)s", url]
-
-
-def run_floor(url: str, out_dir: Path) -> float:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    done = subprocess.run(floor_command(url, out_dir), capture_output=True, text=True, timeout=600)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"yt-dlp floor failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds
 
 
 def run(ctx: Context) -> list[Figure]:
@@ -56,7 +45,8 @@ def run(ctx: Context) -> list[Figure]:
     services, floors = [], []
     for n in range(repeats):
         services.append(run_service(stack, key, url, work / f"service-{n}", body))
-        floors.append(run_floor(url, work / f"floor-{n}"))
+        out = work / f"floor-{n}"
+        floors.append(run_floor(url, out, floor_command(url, out))[0])
         time.sleep(0.3)
     service_probe, floor_probe = probe(services[0]["path"]), probe(next((work / "floor-0").glob("video.*")))
     shutil.rmtree(work, ignore_errors=True)

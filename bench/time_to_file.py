@@ -38,10 +38,11 @@ def floor_command(url: str, out_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_floor(url: str, out_dir: Path) -> tuple[float, Path]:
+def run_floor(url: str, out_dir: Path, command: list[str] | None = None) -> tuple[float, Path]:
+    """The bare CLI (the clip's `floor_command` unless `command` is given); returns its time and its file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    done = subprocess.run(floor_command(url, out_dir), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command or floor_command(url, out_dir), capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"yt-dlp floor failed ({done.returncode}): {done.stderr[-2000:]}")
