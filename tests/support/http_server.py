@@ -278,8 +278,8 @@ class MediaServer:
         self.errors: list[BaseException] = []
         self._redirects: dict[str, tuple[str, int]] = {}
         self._throttles: dict[str, int] = {}
-        self._in_flight: dict[str, int] = {}  # path prefix -> requests being answered now
-        self._peak: dict[str, int] = {}  # path prefix -> most requests answered at once
+        self._in_flight: dict[str, int] = {}  # URL folder -> requests being answered now
+        self._peak: dict[str, int] = {}  # URL folder -> most requests answered at once
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -193,8 +193,9 @@ def fetch(
     if proxy is not None:
         shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
-    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration, "fragment_concurrency": settings.fragment_concurrency}
-    plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, **egress, **limits)
+    limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
+    common = {"socket_timeout": settings.socket_timeout, "fragment_concurrency": settings.fragment_concurrency, **egress, **limits}
+    plan = build_plan(task, job_dir, **common)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
     if "download_ranges" in plan.ydl_opts:
@@ -220,7 +221,7 @@ def fetch(
                 raise PermanentJobError(f"The URL is not a live stream right now (live_status: {status})")
             index = _live_start_index(ydl, info, plan.live.start)
         # Same options plus where ffmpeg starts in the playlist; reuse the extracted info (no second extraction).
-        plan = build_plan(task, job_dir, socket_timeout=settings.socket_timeout, live_start_index=index, **egress, **limits)
+        plan = build_plan(task, job_dir, live_start_index=index, **common)
         with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.process_ie_result(info, download=True)
     else:
