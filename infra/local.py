@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from pathlib import Path
 
 from infra.state import StateError, open_state, state_dir
@@ -38,6 +38,7 @@ DEFAULTS = {
     "API_PROCESSES": "2",  # processes sharing PORT (SO_REUSEPORT): the API uses both cores of a small box
     "WORKER_NICE": "10",  # downloads and ffmpeg yield the CPU to the API and the backends: requests stay fast
 }
+_EMULATOR_STOP_TIMEOUT = 5.0
 
 
 @dataclass
@@ -168,6 +169,7 @@ class LocalStack:
                     child.start(self.env)
 
     def stop(self) -> None:
+        started = time.monotonic()
         self.stopping.set()
         running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
         for process in running:
@@ -179,11 +181,16 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        children_done = time.monotonic()
         if self.backends is not None:
             self.backends.stop()
+        backends_done = time.monotonic()
         if self.emulator is not None:
-            self.emulator.stop()
-        log.info("stopped")
+            stop_bounded(self.emulator.stop, _EMULATOR_STOP_TIMEOUT)
+        log.info(
+            "stopped (children %.1fs, backends %.1fs, emulator %.1fs)",
+            children_done - started, backends_done - children_done, time.monotonic() - backends_done,
+        )
 
     def _bootstrap_admin(self) -> None:
         from shared.aws import AwsClients
@@ -264,6 +271,16 @@ class LocalStack:
         if self.stopping.is_set():  # Ctrl-C or SIGTERM while starting: a normal stop, not a failed start
             return
         raise RuntimeError(f"the API did not become healthy; see {self.log_dir / 'api.log'}")
+
+
+def stop_bounded(stop: Callable[[], None], timeout: float) -> None:
+    """Run `stop` but give up after `timeout` seconds: moto's server joins its request threads on close, and one
+    stuck on an idle keep-alive connection must not hold up the exit (the process ends and takes it along)."""
+    thread = threading.Thread(target=stop, name="stop", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        log.warning("the emulator did not stop within %.0fs; exiting without it", timeout)
 
 
 def ensure_secret_file(path: Path) -> Path:

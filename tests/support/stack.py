@@ -106,8 +106,12 @@ class LocalStackProcess:
         self.stop()
         raise RuntimeError(f"local stack did not become healthy:\n{self.logs()}")
 
-    def stop(self, timeout: float = 60) -> int | None:
-        """SIGTERM to the process group, as a user's Ctrl-C or a supervisor would; returns the exit code."""
+    def stop(self, timeout: float = 120) -> int | None:
+        """SIGTERM to the process group, as a user's Ctrl-C or a supervisor would; returns the exit code.
+
+        The stack bounds its own stop (children SHUTDOWN_GRACE + 5 s, backends 10 s, emulator 5 s); `timeout` sits
+        well above that, so a kill here means a hang, and the logs go to stderr to show where.
+        """
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -115,7 +119,9 @@ class LocalStackProcess:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+            code = self.process.wait()
+            print(f"local stack did not stop within {timeout:.0f}s of SIGTERM:\n{self.logs()}", file=sys.stderr)
+            return code
 
     def resources(self) -> dict[str, str]:
         """Resource names and per-service endpoints the running stack wrote at its start (no secrets)."""
