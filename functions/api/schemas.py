@@ -42,6 +42,14 @@ class UrlBody(_Body):
         "private, link-local or other non-public address (unless the deployment allows private networks).",
         examples=["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
     )
+    webhook_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="http(s) URL that gets a signed POST (Standard Webhooks: task.completed or task.failed) when the task "
+        "ends; under the same address rules as `url`. Verify it with the secret from GET /webhook_secret.",
+        examples=["https://example.com/hooks/ytdlp"],
+    )
 
 
 def _format_field(default: str, what: str) -> Any:
@@ -205,6 +213,17 @@ class TaskStatusResponse(BaseModel):
     completed_time: str | None = None
     progress: Progress | None = None
     attempts: int | None = None
+    webhook: WebhookState | None = Field(None, description="Only for a task submitted with webhook_url: its delivery state.")
+
+
+class WebhookState(BaseModel):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(..., description="Delivery attempts made so far.")
+    last_status_code: int | None = Field(None, description="HTTP status of the last attempt (null: none yet, or no answer).")
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(..., description="whsec_<base64>: verify deliveries with standardwebhooks.Webhook(secret).verify(body, headers).")
 
 
 class HealthResponse(BaseModel):
