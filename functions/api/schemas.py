@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from shared.formats import AUDIO_OUTPUTS, VIDEO_OUTPUTS
 from shared.models import KEY_NAME_PATTERN, PERMISSIONS
@@ -220,6 +220,13 @@ class WebhookState(BaseModel):
     status: Literal["pending", "delivered", "failed"]
     attempts: int = Field(..., description="Delivery attempts made so far.")
     last_status_code: int | None = Field(None, description="HTTP status of the last attempt (null: none yet, or no answer).")
+
+    @model_serializer(mode="wrap")
+    def _null_code_shown(self, handler: Any) -> dict[str, Any]:
+        # /status drops null fields; this one stays, so a client can always read it.
+        out = handler(self)
+        out["last_status_code"] = self.last_status_code
+        return out
 
 
 class WebhookSecret(BaseModel):

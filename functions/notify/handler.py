@@ -49,7 +49,7 @@ def handle_all(service: NotifyService, items: Iterable[tuple[str, Event | None]]
     def one(item: tuple[str, Event | None]) -> str | None:
         ident, event = item
         if event is None:
-            log.warning("malformed notify message dropped", extra={"message": ident})
+            log.warning("malformed notify message dropped", extra={"message_id": ident})
         else:
             try:
                 service.handle(event)
