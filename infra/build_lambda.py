@@ -1,6 +1,6 @@
 """`python -m infra.build_lambda [--check]`: the Lambda package that template.yaml's `CodeUri: build/lambda/` points at.
 
-build/lambda/ holds the API and cleanup functions (functions/api, functions/cleanup), shared/, and the runtime
+build/lambda/ holds the API, cleanup and notify functions (functions/api, functions/cleanup, functions/notify), shared/, and the runtime
 dependencies of infra/lambda-requirements.txt installed for the Lambda runtime (python3.11, arm64) by pip's
 cross-platform wheel selection. No tests, no worker, no yt-dlp or ffmpeg; everything byte-compiled for a read-only
 folder (see compile_package). `sam deploy` zips this
