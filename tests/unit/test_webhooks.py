@@ -307,3 +307,20 @@ def test_notify_queue_round_trip_in_the_deployed_queue(aws: DeployedStack) -> No
     assert received.event == Event("Task000000000009", FAILED, "msg_Task000000000009")
     queue.delete(received.receipt_handle)
     assert queue.receive(10, wait_seconds=0) == []
+
+
+def test_a_local_restart_requeues_the_pending_webhooks_of_finished_tasks(aws: DeployedStack, receiver: WebhookReceiver) -> None:
+    # GIVEN the local stack's notify queue is in memory, and finished tasks whose webhooks are pending, done or absent
+    from infra.local import LocalStack
+
+    service, tasks, secrets, _ = _stack(aws)
+    _finished_task(tasks, secrets, "Task00000000pend", receiver.plan("/after-restart", 200), completed=False)
+    _finished_task(tasks, secrets, "Task00000000done", receiver.plan("/done-before", 200))
+    service.handle(Event("Task00000000done", COMPLETED, "msg_Task00000000done"))
+    tasks.create("Task00000000none", OWNER, "get_info", "http://127.0.0.1:1/v", {})
+    tasks.complete("Task00000000none", "info.json", 600)
+    tasks.create("Task00000000wait", OWNER, "get_info", "http://127.0.0.1:1/v", {}, webhook_url=receiver.url("/unfinished"))
+    # WHEN the stack starts  THEN the next attempt of the pending one only is queued, with its own webhook-id
+    LocalStack._requeue_webhooks(LocalStack.__new__(LocalStack), tasks, aws.clients, aws.settings)
+    queue = NotifyQueue(aws.clients.sqs, aws.settings.notify_queue_url)
+    assert [r.event for r in queue.receive(10, wait_seconds=1)] == [Event("Task00000000pend", FAILED, "msg_Task00000000pend")]
