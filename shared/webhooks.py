@@ -1,7 +1,6 @@
-"""Standard Webhooks v1, the pure part: secrets, event bodies, signatures and the retry schedule.
-
-Signing is the `standardwebhooks` library's (HMAC-SHA256 over `id.timestamp.body`); during a rotation's grace
-period one event carries a signature per secret, space-separated, which its `verify` accepts.
+"""Standard Webhooks v1, the pure part shared by the API, the worker and the notifier: secrets, event ids and
+bodies, the retry schedule and its chaining. Signing lives with the notifier (functions/notify/signing.py), so the
+worker image needs no signing library.
 """
 
 from __future__ import annotations
@@ -10,10 +9,7 @@ import base64
 import json
 import secrets as _random
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
-
-from standardwebhooks import Webhook
+from typing import Any
 
 from shared.secrets import Secret
 
@@ -39,20 +35,6 @@ def event_id(task_id: str) -> str:
 def event_body(event_type: str, timestamp: str, data: dict[str, Any]) -> bytes:
     """The JSON body of one event: {"type", "timestamp", "data"}, compact and stable."""
     return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"), sort_keys=True).encode("utf-8")
-
-
-def sign_headers(secrets: Iterable[Secret], event_id: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
-    """webhook-id, webhook-timestamp and webhook-signature (one `v1,<sig>` per secret, space-separated)."""
-    sent_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    text = body.decode("utf-8")
-    signatures = [Webhook(secret.reveal()).sign(event_id, sent_at, text) for secret in secrets]
-    if not signatures:
-        raise ValueError("no signing secret")
-    return {
-        "webhook-id": event_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": " ".join(signatures),
-    }
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from shared.models import TaskStatus
 from shared.stores.notify_queue import Event, NotifyQueue
 from shared.stores.tasks import TaskStore, public_view
 from shared.stores.webhook_secrets import WebhookSecretStore
-from shared.webhooks import COMPLETED, event_body, judge, sign_headers
+from functions.notify.signing import sign_headers
+from shared.webhooks import COMPLETED, event_body, judge
 from functions.notify.sender import DeliveryError
 
 log = logging.getLogger(__name__)

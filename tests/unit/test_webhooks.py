@@ -18,7 +18,8 @@ from shared.secrets import Secret
 from shared.stores.notify_queue import Event, NotifyQueue
 from shared.stores.tasks import TaskStore
 from shared.stores.webhook_secrets import GRACE_SECONDS, WebhookSecretStore
-from shared.webhooks import COMPLETED, FAILED, event_body, hop, judge, new_secret, sign_headers
+from functions.notify.signing import sign_headers
+from shared.webhooks import COMPLETED, FAILED, event_body, hop, judge, new_secret
 from tests.support.stack import DeployedStack
 from tests.support.webhook_receiver import WebhookReceiver
 
