@@ -25,7 +25,11 @@ from shared.stores.notify_queue import NotifyQueue
 log = logging.getLogger(__name__)
 
 
-def run(service: NotifyService, queue: NotifyQueue, stop: threading.Event, wait_seconds: int = 20) -> None:
+# Long polls return as soon as a message arrives; a short one only bounds how long a stop waits for the poll in flight.
+POLL_SECONDS = 5
+
+
+def run(service: NotifyService, queue: NotifyQueue, stop: threading.Event, wait_seconds: int = POLL_SECONDS) -> None:
     """Receive and handle events until `stop` is set."""
     backoff = 1.0
     while not stop.is_set():
@@ -60,7 +64,7 @@ def main() -> int:
     if not settings.notify_queue_url:
         log.error("NOTIFY_QUEUE_URL is not set")
         return 2
-    clients = AwsClients.from_settings(settings, sqs_read_timeout=30)
+    clients = AwsClients.from_settings(settings, sqs_read_timeout=POLL_SECONDS + 10)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:

@@ -67,3 +67,12 @@ def test_cleanup_queues_task_failed_for_a_lost_job(aws) -> None:  # type: ignore
     report = cleanup.run(now=time.time() + 120)
     assert report.waiting_tasks_failed == 2
     assert [r.event for r in queue.receive(10, wait_seconds=1)] == [Event("Lost000000000001", "task.failed", "msg_Lost000000000001")]
+
+
+def test_worker_and_cleanup_do_not_load_the_signing_library() -> None:
+    # The worker image installs the worker's packages only (functions/worker/Dockerfile): no standardwebhooks there.
+    import subprocess
+    import sys
+
+    code = "import sys, functions.worker.main, functions.cleanup.handler; assert 'standardwebhooks' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0
