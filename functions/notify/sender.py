@@ -12,6 +12,7 @@ import http.client
 import socket
 import ssl
 from typing import Callable
+from urllib.parse import urlsplit
 
 from shared.errors import BadRequest
 from shared.urls import Resolver, check_host, split_host, system_resolver
@@ -76,9 +77,8 @@ class Sender:
             addresses = self.addresses(host, port)
         except BadRequest as err:
             raise DeliveryError(err.message) from None
-        parts = url.split("://", 1)[1]
-        path = "/" + parts.split("/", 1)[1] if "/" in parts else "/"
-        path = path.split("#", 1)[0]
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")  # the fragment is the client's own
         # The first checked address only: trying another after a timeout could deliver the same attempt twice.
         conn = (
             _PinnedHTTPSConnection(host, port, addresses[0], self._timeout, self._tls())

@@ -325,3 +325,12 @@ def test_a_local_restart_requeues_the_pending_webhooks_of_finished_tasks(aws: De
     LocalStack._requeue_webhooks(LocalStack.__new__(LocalStack), tasks, aws.clients, aws.settings)
     queue = NotifyQueue(aws.clients.sqs, aws.settings.notify_queue_url)
     assert [r.event for r in queue.receive(10, wait_seconds=1)] == [Event("Task00000000pend", FAILED, "msg_Task00000000pend")]
+
+
+def test_sender_posts_to_the_path_and_query_of_the_url(receiver: WebhookReceiver) -> None:
+    # GIVEN a URL with a query (a receiver's token) and a fragment  WHEN posted  THEN path and query arrive, no fragment
+    receiver.plan("/in", 204)
+    assert Sender(allow_private=True).post(receiver.url("/in?token=abc#frag"), b"{}", {"webhook-id": "msg_1"}) == 204
+    (delivery,) = receiver.deliveries("/in")
+    assert delivery.path == "/in?token=abc" and delivery.headers["webhook-id"] == "msg_1"
+    assert delivery.headers["content-type"] == "application/json" and delivery.body == b"{}"
