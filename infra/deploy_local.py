@@ -64,6 +64,7 @@ OUTPUT_SETTINGS: Mapping[str, str] = {
     "RateLimitsTableName": "RATE_LIMITS_TABLE",
     "JobsQueueUrl": "JOBS_QUEUE_URL",
     "DeadLetterQueueUrl": "DEAD_LETTER_QUEUE_URL",
+    "NotifyQueueUrl": "NOTIFY_QUEUE_URL",
     "MediaBucketName": "MEDIA_BUCKET",
     "KeysKmsKeyId": "KEYS_KMS_KEY_ID",
 }

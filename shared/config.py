@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     workers_table: str = "ytdlp-workers"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
+    notify_queue_url: str = Field("", description="Webhook events (task.completed, task.failed) for the notifier (functions/notify).")
     media_bucket: str = "ytdlp-media"
     keys_kms_key_id: str = "alias/ytdlp-api-keys"
 
@@ -57,11 +58,24 @@ class Settings(BaseSettings):
     max_filesize: int = Field(4 * 1024**3, ge=1, description="Largest output a job may produce, in bytes (default 4 GiB).")
     max_duration: float = Field(4 * 3600, gt=0, description="Longest media (or clip) a non-live job may download, in seconds (default 4 h).")
 
+    # Webhooks (functions/notify).
+    webhook_retry_delays: str = Field(
+        "5,300,1800,7200,18000,36000,50400,72000,86400",
+        pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+        description="Seconds before each retry of a failed webhook delivery, comma-separated (Standard Webhooks' schedule).",
+    )
+    webhook_timeout: float = Field(15, gt=0, le=60, description="Seconds each socket step of a webhook delivery may take.")
+
     # Local stack.
     port: int = 5000
     api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API, sharing PORT (SO_REUSEPORT).")
     api_reuse_port: bool = Field(False, description="Bind PORT with SO_REUSEPORT, so several API processes share it.")
     worker_processes: int = Field(1, ge=0)
+
+    @property
+    def webhook_delays(self) -> tuple[int, ...]:
+        """WEBHOOK_RETRY_DELAYS as seconds: the wait after the 1st, 2nd... failed attempt."""
+        return tuple(int(part) for part in self.webhook_retry_delays.split(","))
 
     @property
     def task_ttl_seconds(self) -> int:

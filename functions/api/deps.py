@@ -21,6 +21,7 @@ from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
+from shared.stores.webhook_secrets import WebhookSecretStore
 from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
@@ -47,6 +48,10 @@ class Container:
         return CookieStore(self.clients.dynamodb, self.settings.cookies_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
 
     @cached_property
+    def webhook_secrets(self) -> WebhookSecretStore:
+        return WebhookSecretStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
     def workers(self) -> WorkerStore:
         return WorkerStore(self.clients.dynamodb, self.settings.workers_table)
 
@@ -71,11 +76,12 @@ class Container:
             JobQueue(self.clients.sqs, self.settings.jobs_queue_url),
             RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
             self.resolver,
+            webhook_secrets=self.webhook_secrets,
         )
 
     @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys, self.cookies)
+        return KeyService(self.keys, self.cookies, self.webhook_secrets)
 
 
 def get_container(request: Request) -> Container:
@@ -109,6 +115,10 @@ def get_media_store(container: ContainerDep) -> MediaStore:
     return container.media
 
 
+def get_webhook_secrets(container: ContainerDep) -> WebhookSecretStore:
+    return container.webhook_secrets
+
+
 def get_links(container: ContainerDep) -> FileLinks:
     return container.links
 
@@ -128,6 +138,7 @@ CookiesDep = Annotated[CookieStore, Depends(get_cookie_store)]
 WorkersDep = Annotated[WorkerStore, Depends(get_worker_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 LinksDep = Annotated[FileLinks, Depends(get_links)]
+WebhookSecretsDep = Annotated[WebhookSecretStore, Depends(get_webhook_secrets)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
 

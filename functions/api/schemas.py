@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from shared.formats import AUDIO_OUTPUTS, VIDEO_OUTPUTS
 from shared.models import KEY_NAME_PATTERN, PERMISSIONS
@@ -41,6 +41,14 @@ class UrlBody(_Body):
         description="http(s) URL of the media page or file. Refused with 400 when its host resolves to a loopback, "
         "private, link-local or other non-public address (unless the deployment allows private networks).",
         examples=["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
+    )
+    webhook_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="http(s) URL that gets a signed POST (Standard Webhooks: task.completed or task.failed) when the task "
+        "ends; under the same address rules as `url`. Verify it with the secret from GET /webhook_secret.",
+        examples=["https://example.com/hooks/ytdlp"],
     )
 
 
@@ -205,6 +213,24 @@ class TaskStatusResponse(BaseModel):
     completed_time: str | None = None
     progress: Progress | None = None
     attempts: int | None = None
+    webhook: WebhookState | None = Field(None, description="Only for a task submitted with webhook_url: its delivery state.")
+
+
+class WebhookState(BaseModel):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(..., description="Delivery attempts made so far.")
+    last_status_code: int | None = Field(None, description="HTTP status of the last attempt (null: none yet, or no answer).")
+
+    @model_serializer(mode="wrap")
+    def _null_code_shown(self, handler: Any) -> dict[str, Any]:
+        # /status drops null fields; this one stays, so a client can always read it.
+        out = handler(self)
+        out["last_status_code"] = self.last_status_code
+        return out
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(..., description="whsec_<base64>: verify deliveries with standardwebhooks.Webhook(secret).verify(body, headers).")
 
 
 class HealthResponse(BaseModel):

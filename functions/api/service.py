@@ -14,6 +14,7 @@ from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
+from shared.stores.webhook_secrets import WebhookSecretStore
 from shared.urls import Resolver, bounded, check_host, split_host
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,21 @@ log = logging.getLogger(__name__)
 class TaskService:
     """Accepts task submissions: URL check, rate limit, store, queue."""
 
-    def __init__(self, settings: Settings, tasks: TaskStore, queue: JobQueue, limits: RateLimitStore, resolver: Resolver) -> None:
+    def __init__(
+        self, settings: Settings, tasks: TaskStore, queue: JobQueue, limits: RateLimitStore, resolver: Resolver,
+        webhook_secrets: WebhookSecretStore | None = None,
+    ) -> None:
         self._settings = settings
+        self._webhook_secrets = webhook_secrets
         self._tasks = tasks
         self._queue = queue
         self._limits = limits
         self._resolver = bounded(resolver, settings.dns_timeout)
 
-    def submit(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
+    def submit(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None) -> str:
         """Accept a task for `caller`; returns its id. Nothing is left behind when any step fails."""
         _, host, port = split_host(url)
+        hook = _webhook_host(webhook_url)
         self._check_length(task_type, params)
         window = self._settings.task_cleanup_time * 60
         # The rate limit comes before the DNS lookup (bounded too), so slow names cannot tie up the API unmetered.
@@ -39,7 +45,14 @@ class TaskService:
         try:
             if not self._settings.allow_private_networks:
                 check_host(host, port, self._resolver)
-            task_id = self._store(caller, task_type, url, params)
+                if hook is not None:
+                    try:
+                        check_host(*hook, self._resolver)
+                    except BadRequest as err:
+                        raise BadRequest(f"webhook_url: {err.message}") from None
+            if webhook_url and self._webhook_secrets is not None:
+                self._webhook_secrets.get_or_create(caller.key_hash)  # the notifier signs with it (none: the key is gone)
+            task_id = self._store(caller, task_type, url, params, webhook_url)
             logs.bind(task_id=task_id)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
@@ -65,23 +78,36 @@ class TaskService:
             if length > self._settings.max_duration:
                 raise BadRequest(f"The clip is {length:g} s long; this server allows at most {self._settings.max_duration:g} s")
 
-    def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
+    def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None) -> str:
         for _ in range(3):
             task_id = new_task_id()
             try:
-                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout)
+                extra = {"webhook_url": webhook_url} if webhook_url else {}
+                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout, **extra)
                 return task_id
             except Conflict:  # 95 random bits: practically never, but never overwrite a task
                 continue
         raise Conflict("Could not allocate a task id, try again")
 
 
+def _webhook_host(webhook_url: str | None) -> tuple[str, int] | None:
+    """(host, port) of a webhook URL, checked like a media URL's syntax; BadRequest naming the field."""
+    if webhook_url is None:
+        return None
+    try:
+        _, host, port = split_host(webhook_url)
+    except BadRequest as err:
+        raise BadRequest(f"webhook_url: {err.message}") from None
+    return host, port
+
+
 class KeyService:
     """Key management with the rule that nobody grants what they do not hold."""
 
-    def __init__(self, keys: KeyStore, cookies: CookieStore | None = None) -> None:
+    def __init__(self, keys: KeyStore, cookies: CookieStore | None = None, webhook_secrets: WebhookSecretStore | None = None) -> None:
         self._keys = keys
         self._cookies = cookies
+        self._webhook_secrets = webhook_secrets
 
     def create(self, caller: ApiKey, name: str, permissions: list[str]) -> str:
         missing = sorted(set(permissions) - set(caller.permissions))
@@ -100,6 +126,8 @@ class KeyService:
         if target is not None and self._cookies is not None:
             # The key is gone first: its cookies can no longer be used, even if this delete fails (503, retried).
             self._cookies.delete(target.key_hash)
+        if target is not None and self._webhook_secrets is not None:
+            self._webhook_secrets.delete(target.key_hash)  # its pending webhooks are dropped with them
         log.info("key deleted", extra={"key_name": name, "by": caller.name})
 
     def _is_last_key_manager(self, target: ApiKey) -> bool:

@@ -12,6 +12,7 @@ from shared.aws import AWS_ERRORS, AwsClients
 from shared.config import Settings, get_settings
 from shared.errors import Unavailable
 from shared.stores.media import MediaStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -28,6 +29,7 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Clea
         settings.max_attempts,
         jobs=jobs,
         waiting_seconds=settings.waiting_timeout,
+        notify=NotifyQueue(clients.sqs, settings.notify_queue_url) if settings.notify_queue_url else None,
     )
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.webhooks import FAILED
 from shared.stores.media import MediaStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -47,7 +49,9 @@ class CleanupService:
         max_attempts: int,
         jobs: JobQueue | None = None,
         waiting_seconds: int = 86400,
+        notify: NotifyQueue | None = None,
     ) -> None:
+        self._notify = notify
         self._tasks = tasks
         self._media = media
         self._dead_letters = dead_letters
@@ -92,10 +96,21 @@ class CleanupService:
         hours = self._waiting / 3600
         error = f"the job did not start within {hours:g} hours (its queue message was lost); submit it again"
         if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
+            self._announce_failure(task)
             report.waiting_tasks_failed += 1
             log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
         else:  # started or finished meanwhile: look again after another waiting period
             self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _announce_failure(self, task: dict) -> None:
+        """The task failed here, not in a worker: queue its task.failed webhook (a failure is logged, not raised:
+        the task is failed already and must not be failed again)."""
+        if self._notify is None or not task.get("webhook_url"):
+            return
+        try:
+            self._notify.announce(task["task_id"], FAILED)
+        except _STORE_ERRORS:
+            log.error("could not queue a task.failed webhook", extra={"task_id": task["task_id"]}, exc_info=True)
 
     def _settle_dead_jobs(self, report: CleanupReport, now: float) -> None:
         if self._dead_letters is None:
@@ -123,6 +138,7 @@ class CleanupService:
             last = task.get("last_error") or "the worker stopped while running it"
             attempts = max(int(task.get("attempts", 0)), self._max_attempts)
             if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
+                self._announce_failure(task)
                 report.dead_jobs_failed += 1
                 log.info("dead job failed", extra={"task_id": job.task_id})
         self._dead_letters.delete(job)  # type: ignore[union-attr]

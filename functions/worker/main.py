@@ -32,6 +32,7 @@ from functions.worker.presence import Presence, collect_versions
 from functions.worker.service import STORE_ERRORS, JobService
 from functions.worker.settings import WorkerSettings, get_worker_settings
 from shared.aws import AwsClients
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import Job, JobQueue
 from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
@@ -346,6 +347,7 @@ def main(stop_policy: StopPolicy | None = None) -> int:
         worker_id,
         heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
         heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
+        notify=NotifyQueue(clients.sqs, settings.notify_queue_url) if settings.notify_queue_url else None,
     )
     # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
     presence = Presence(

@@ -31,6 +31,8 @@ from functions.worker.settings import WorkerSettings
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.webhooks import COMPLETED, FAILED
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -91,6 +93,7 @@ class RunningJob:
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
+    webhook: bool = False  # the task has a webhook_url: settling it queues an event for the notifier
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -163,6 +166,7 @@ class JobService:
         sleep: Callable[[float], Any] = time.sleep,
         heartbeat_tasks: TaskStore | None = None,
         heartbeat_queue: JobQueue | None = None,
+        notify: NotifyQueue | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -179,6 +183,7 @@ class JobService:
         self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
         self._cookies = OperatorCookies(settings)
+        self._notify = notify
 
     # -- one message
 
@@ -246,6 +251,7 @@ class JobService:
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
         attempts = int(task.get("attempts") or 1)
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
+        entry.webhook = bool(task.get("webhook_url"))
         if attempts > self._settings.max_attempts:
             # Earlier attempts died with their worker; this delivery only exists to close the task.
             last = task.get("last_error") or "the worker stopped while running it"
@@ -295,6 +301,7 @@ class JobService:
 
     def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+        self._announce(entry, done, COMPLETED)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -303,9 +310,17 @@ class JobService:
     def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
         log.info("job failed", extra={**extra, "error": error})
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
+        self._announce(entry, done, FAILED)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
+
+    def _announce(self, entry: RunningJob, done: bool | None, event_type: str) -> None:
+        """Queue the task's webhook event once this holder's outcome is recorded; the notifier delivers it (never
+        this job: a slow receiver must not hold a download slot)."""
+        if done is True and entry.webhook and self._notify is not None:
+            notify = self._notify
+            self._settle("queue webhook", lambda: notify.announce(entry.task_id, event_type))
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

@@ -27,7 +27,10 @@ class TaskStore:
 
     # -- API side
 
-    def create(self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], waiting_seconds: int | None = None) -> dict[str, Any]:
+    def create(
+        self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], waiting_seconds: int | None = None,
+        webhook_url: str | None = None,
+    ) -> dict[str, Any]:
         """Store a new waiting task; Conflict if the id is taken.
 
         With `waiting_seconds`, the task is due for the cleanup's look that long after it was made: by then it
@@ -44,6 +47,8 @@ class TaskStore:
             "created_at": {"N": repr(now)},
             "attempts": {"N": "0"},
         }
+        if webhook_url:  # its delivery state lives (and expires) with the task
+            item.update({"webhook_url": {"S": webhook_url}, "wh_status": {"S": "pending"}, "wh_attempts": {"N": "0"}})
         if waiting_seconds is not None:
             item["expires_at"] = {"N": str(int(now + waiting_seconds))}
             item["gc"] = {"S": "1"}
@@ -153,6 +158,39 @@ class TaskStore:
             },
         )
 
+    # -- webhooks (functions/notify)
+
+    def record_webhook(self, task_id: str, attempts_before: int, status: str, status_code: int | None) -> bool:
+        """Count one delivery attempt (status, last status code); False when the task is gone or another copy of the
+        same attempt was recorded first (SQS delivers at least once: only one copy may schedule the next attempt)."""
+        sets = "wh_status = :st, wh_attempts = :n" + (", wh_code = :code" if status_code is not None else "")
+        values: dict[str, Any] = {":st": {"S": status}, ":n": {"N": str(attempts_before + 1)}, ":before": {"N": str(attempts_before)}}
+        if status_code is not None:
+            values[":code"] = {"N": str(status_code)}
+        return self._update_if(
+            task_id, "SET " + sets + ("" if status_code is not None else " REMOVE wh_code"),
+            "attribute_exists(webhook_url) AND wh_attempts = :before", values, names={},
+        )
+
+    def pending_webhooks(self) -> list[dict[str, Any]]:
+        """Finished tasks whose webhook is still pending (a scan: at the start of the local stack only, whose
+        in-memory notify queue is rebuilt from them)."""
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "wh_status = :pending AND #s IN (:completed, :error)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":pending": {"S": "pending"}, ":completed": {"S": TaskStatus.COMPLETED.value}, ":error": {"S": TaskStatus.ERROR.value}},
+            "ConsistentRead": True,
+        }
+        with unavailable_on_failure("The task store"):
+            while True:
+                page = self._db.scan(**kwargs)
+                out.extend(_decode(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return out
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # -- start of a single-machine stack (its queue is rebuilt from this table)
 
     def unfinished(self) -> list[str]:
@@ -259,8 +297,8 @@ class TaskStore:
                 Key={"task_id": {"S": task_id}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names or {"#s": "status"},
                 ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names or {"#s": "status"}} if names != {} else {}),
             )
         except AWS_ERRORS as err:
             if is_condition_failure(err):
@@ -296,4 +334,11 @@ def public_view(task: dict[str, Any]) -> dict[str, Any]:
         view["file"] = f"/files/{task['task_id']}/{task['file_name']}"
     if task["status"] == TaskStatus.PROCESSING.value and task.get("progress"):
         view["progress"] = task["progress"]
+    if task.get("webhook_url"):
+        view["webhook"] = webhook_view(task)
     return view
+
+
+def webhook_view(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's webhook delivery state, as /status shows it."""
+    return {"status": task.get("wh_status", "pending"), "attempts": int(task.get("wh_attempts", 0)), "last_status_code": task.get("wh_code")}

@@ -74,6 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProces
             "TASK_CLEANUP_TIME": "10",
             "MAX_WORKERS": "4",
             "WORKER_PROCESSES": "1",
+            "WEBHOOK_RETRY_DELAYS": "1,1,1",  # retries in seconds, not minutes (tests/e2e/test_webhooks.py)
             "SCRATCH_DIR": str(tmp_path_factory.mktemp("scratch")),
             "STATE_DIR": str(tmp_path_factory.mktemp("state")),
         },

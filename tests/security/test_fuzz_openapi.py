@@ -44,6 +44,8 @@ OPERATIONS = [
     "PUT /cookies",
     "GET /cookies",
     "DELETE /cookies",
+    "GET /webhook_secret",
+    "POST /webhook_secret",
     "GET /health",
 ]
 

@@ -28,8 +28,8 @@ SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
 def _submit(request: Request, service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
-    params = body.model_dump(exclude={"url"})
-    task_id = service.submit(caller, task_type, body.url, params)
+    params = body.model_dump(exclude={"url", "webhook_url"})
+    task_id = service.submit(caller, task_type, body.url, params, webhook_url=body.webhook_url)
     request.state.task_id = task_id  # for the access line
     return TaskCreated(task_id=task_id)
 
