@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from functions.api.links import FileLinks
 from functions.api.service import KeyService, TaskService
+from functions.api.sharing import SubmissionSharing
 from shared.aws import AwsClients
 from shared import logs
 from shared.config import Settings
@@ -20,6 +21,7 @@ from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
@@ -71,7 +73,14 @@ class Container:
             JobQueue(self.clients.sqs, self.settings.jobs_queue_url),
             RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
             self.resolver,
+            sharing=self.sharing,
         )
+
+    @cached_property
+    def sharing(self) -> SubmissionSharing | None:
+        if self.settings.result_sharing == "off":
+            return None
+        return SubmissionSharing(self.settings, ResultStore(self.clients.dynamodb, self.settings.results_table), self.tasks, self.media, self.cookies)
 
     @cached_property
     def key_service(self) -> KeyService:

@@ -42,6 +42,9 @@ class UrlBody(_Body):
         "private, link-local or other non-public address (unless the deployment allows private networks).",
         examples=["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
     )
+    cache: bool = Field(
+        True, description="Share results: false downloads afresh and shares nothing (live recordings are never shared)."
+    )
 
 
 def _format_field(default: str, what: str) -> Any:
@@ -151,8 +154,9 @@ class ErrorResponse(BaseModel):
 
 
 class TaskCreated(BaseModel):
-    status: Literal["waiting"] = "waiting"
+    status: Literal["waiting", "completed"] = Field("waiting", description="completed: served at once from a shared result.")
     task_id: str
+    cached: bool = Field(False, description="True when the task was completed from a shared result (no download).")
 
 
 class KeyCreated(BaseModel):
@@ -205,6 +209,7 @@ class TaskStatusResponse(BaseModel):
     completed_time: str | None = None
     progress: Progress | None = None
     attempts: int | None = None
+    cached: bool | None = Field(None, description="Completed tasks: true when served from a shared result rather than downloaded for this task.")
 
 
 class HealthResponse(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from functions.api.sharing import SubmissionSharing
 from shared import logs
 from shared.config import Settings
 from shared.errors import BadRequest, Conflict, Forbidden, ServiceError
@@ -22,15 +23,23 @@ log = logging.getLogger(__name__)
 class TaskService:
     """Accepts task submissions: URL check, rate limit, store, queue."""
 
-    def __init__(self, settings: Settings, tasks: TaskStore, queue: JobQueue, limits: RateLimitStore, resolver: Resolver) -> None:
+    def __init__(
+        self, settings: Settings, tasks: TaskStore, queue: JobQueue, limits: RateLimitStore, resolver: Resolver,
+        sharing: SubmissionSharing | None = None,
+    ) -> None:
         self._settings = settings
         self._tasks = tasks
         self._queue = queue
         self._limits = limits
         self._resolver = bounded(resolver, settings.dns_timeout)
+        self._sharing = sharing
 
     def submit(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
         """Accept a task for `caller`; returns its id. Nothing is left behind when any step fails."""
+        return self.accept(caller, task_type, url, params)[0]
+
+    def accept(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], share: bool = True) -> tuple[str, bool]:
+        """Accept a task for `caller`; returns its id and whether a shared result completed it at once."""
         _, host, port = split_host(url)
         self._check_length(task_type, params)
         window = self._settings.task_cleanup_time * 60
@@ -39,7 +48,13 @@ class TaskService:
         try:
             if not self._settings.allow_private_networks:
                 check_host(host, port, self._resolver)
-            task_id = self._store(caller, task_type, url, params)
+            key = self._sharing.key_for(caller, task_type, url, params, share) if self._sharing else None
+            cached = self._sharing.serve_cached(caller, key, task_type, url, params) if self._sharing and key else None
+            if cached is not None:  # counted against the rate limit like any task, but no job is queued
+                logs.bind(task_id=cached)
+                log.info("task accepted", extra={"task_id": cached, "task_type": task_type, "key_name": caller.name, "cached": True})
+                return cached, True
+            task_id = self._store(caller, task_type, url, params, key)
             logs.bind(task_id=task_id)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
@@ -55,7 +70,7 @@ class TaskService:
                 self._limits.release(caller.key_hash, slot, taken_at)
             raise
         log.info("task accepted", extra={"task_id": task_id, "task_type": task_type, "key_name": caller.name})
-        return task_id
+        return task_id, False
 
     def _check_length(self, task_type: str, params: dict[str, Any]) -> None:
         """MAX_DURATION, where the request already says how long the media is: a clip's end minus its start."""
@@ -65,11 +80,11 @@ class TaskService:
             if length > self._settings.max_duration:
                 raise BadRequest(f"The clip is {length:g} s long; this server allows at most {self._settings.max_duration:g} s")
 
-    def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any]) -> str:
+    def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], key: str | None = None) -> str:
         for _ in range(3):
             task_id = new_task_id()
             try:
-                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout)
+                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout, result_key=key)
                 return task_id
             except Conflict:  # 95 random bits: practically never, but never overwrite a task
                 continue

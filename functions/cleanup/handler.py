@@ -13,6 +13,7 @@ from shared.config import Settings, get_settings
 from shared.errors import Unavailable
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 
 
@@ -28,6 +29,7 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Clea
         settings.max_attempts,
         jobs=jobs,
         waiting_seconds=settings.waiting_timeout,
+        results=ResultStore(clients.dynamodb, settings.results_table),
     )
 
 

@@ -31,8 +31,10 @@ from functions.worker.jobs.scratch import Scratch
 from functions.worker.presence import Presence, collect_versions
 from functions.worker.service import STORE_ERRORS, JobService
 from functions.worker.settings import WorkerSettings, get_worker_settings
+from functions.worker.sharing import WorkerSharing
 from shared.aws import AwsClients
 from shared.stores.queue import Job, JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
 
@@ -346,6 +348,10 @@ def main(stop_policy: StopPolicy | None = None) -> int:
         worker_id,
         heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
         heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
+        sharing=WorkerSharing(
+            ResultStore(clients.dynamodb, settings.results_table), TaskStore(clients.dynamodb, settings.tasks_table),
+            settings.task_ttl_seconds, settings.waiting_timeout,
+        ),
     )
     # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
     presence = Presence(

@@ -28,6 +28,7 @@ from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
+from functions.worker.sharing import Decision, Verdict, WorkerSharing
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
@@ -48,6 +49,7 @@ class Outcome(str, enum.Enum):
     TIMED_OUT = "timed_out"
     HANDED_BACK = "handed_back"
     DUPLICATE = "duplicate"
+    WAITING = "waiting"  # for another task's download of the same result (functions/worker/sharing.py)
     DROPPED = "dropped"
 
 
@@ -91,6 +93,7 @@ class RunningJob:
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
+    result_key: str | None = None  # the shared result this job downloads for (its waiters are completed with it)
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -163,6 +166,7 @@ class JobService:
         sleep: Callable[[float], Any] = time.sleep,
         heartbeat_tasks: TaskStore | None = None,
         heartbeat_queue: JobQueue | None = None,
+        sharing: WorkerSharing | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -179,6 +183,7 @@ class JobService:
         self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
         self._cookies = OperatorCookies(settings)
+        self._sharing = sharing
 
     # -- one message
 
@@ -222,6 +227,10 @@ class JobService:
             task = self._tasks.get(job.task_id)
             decision = triage(task, job, entry.holder, self._clock())
             claimed = None
+            if decision.action is Action.CLAIM and task is not None and task.get("result_key") and self._sharing is not None:
+                shared = self._sharing.resolve(task)
+                if shared.verdict is not Verdict.RUN:
+                    return self._settle_shared(job, shared, extra)
             if decision.action is Action.CLAIM:
                 claimed = self._tasks.start(job.task_id, entry.holder, self._settings.visibility_timeout)
                 if claimed is None:  # someone else got there between our read and our claim
@@ -243,7 +252,17 @@ class JobService:
             return Outcome.DUPLICATE
         return self._run_claimed(entry, claimed, extra)
 
+    def _settle_shared(self, job: Job, shared: Decision, extra: dict[str, Any]) -> Outcome:
+        """A task served from, or waiting for, a shared result: no download, no attempt used."""
+        log.info("shared result", extra={**extra, "verdict": shared.verdict.value, "reason": shared.reason})
+        if shared.verdict is Verdict.SERVED:
+            self._settle("delete message", lambda: self._queue.delete(job))
+            return Outcome.COMPLETED
+        self._settle("put off", lambda: self._queue.put_off(job, shared.delay))
+        return Outcome.WAITING
+
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
+        entry.result_key = task.get("result_key") if self._sharing is not None else None
         attempts = int(task.get("attempts") or 1)
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         if attempts > self._settings.max_attempts:
@@ -295,6 +314,9 @@ class JobService:
 
     def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+        if done and entry.result_key and self._sharing is not None:
+            sharing, key = self._sharing, entry.result_key
+            self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -303,6 +325,9 @@ class JobService:
     def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
         log.info("job failed", extra={**extra, "error": error})
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
+        if done and entry.result_key and self._sharing is not None:  # the waiters are not failed with it: one takes over
+            sharing, key = self._sharing, entry.result_key
+            self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
