@@ -1,0 +1,162 @@
+"""Shared results: the cache key (pure), and single flight over the results table (moto)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from functions.worker.sharing import MAX_POLL, MIN_POLL, Verdict, WorkerSharing
+from shared.sharing import normalise_url, result_key, scope_for, shareable
+from shared.stores.results import DONE, RUNNING, ResultStore
+from shared.stores.tasks import TaskStore
+
+PARAMS = {"video_format": "bestvideo", "audio_format": "bestaudio", "output_format": "mp4", "start_time": None, "end_time": None}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("HTTPS://Example.COM/watch?v=1", "https://example.com/watch?v=1"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:80/a#t=30", "http://example.com/a"),
+        ("http://example.com:8080/a", "http://example.com:8080/a"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/a?b=2&a=1&b=1", "https://example.com/a?a=1&b=2&b=1"),
+        ("http://[::1]:9000/x", "http://[::1]:9000/x"),
+    ],
+)
+def test_normalise_url_drops_what_does_not_change_the_download(given, expected):
+    assert normalise_url(given) == expected
+
+
+def test_result_key_same_request_same_key():
+    # GIVEN the same request spelled two ways THEN one key; the order of parameters does not matter either
+    a = result_key("get_video", "https://Example.com/v?x=1#frag", PARAMS)
+    b = result_key("get_video", "https://example.com:443/v?x=1", dict(reversed(list(PARAMS.items()))))
+    assert a == b and len(a) == 64
+
+
+def test_result_key_neutral_params_do_not_split_the_cache():
+    assert result_key("get_video", "https://e.com/v", {**PARAMS, "cache": False, "webhook_url": "https://h"}) == result_key("get_video", "https://e.com/v", PARAMS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"task_type": "get_audio"},
+        {"url": "https://e.com/other"},
+        {"params": {**PARAMS, "start_time": 5}},
+        {"params": {**PARAMS, "output_format": "mkv"}},
+        {"params": {**PARAMS, "video_format": "worst"}},
+        {"scope": "key-hash"},
+    ],
+)
+def test_result_key_output_changing_differences_split_the_cache(change):
+    base = {"task_type": "get_video", "url": "https://e.com/v", "params": PARAMS, "scope": ""}
+    assert result_key(**base) != result_key(**{**base, **change})
+
+
+def test_shareable_never_for_live_recordings_off_or_opted_out():
+    assert shareable("global", "get_video", True) and shareable("key", "get_info", True)
+    assert not shareable("global", "get_live_video", True) and not shareable("global", "get_live_audio", True)
+    assert not shareable("off", "get_video", True) and not shareable("global", "get_video", False)
+
+
+def test_scope_for_key_mode_and_own_cookies():
+    assert scope_for("global", "k", False) == ""
+    assert scope_for("global", "k", True) == "k"
+    assert scope_for("key", "k", False) == "k"
+
+
+# -- against moto
+
+
+def _task(tasks: TaskStore, task_id: str, key: str) -> dict:
+    return tasks.create(task_id, "owner-hash", "get_video", "https://e.com/v", PARAMS, waiting_seconds=86400, result_key=key)
+
+
+@pytest.fixture
+def stores(aws):
+    results = ResultStore(aws.clients.dynamodb, aws.settings.results_table)
+    tasks = TaskStore(aws.clients.dynamodb, aws.settings.tasks_table)
+    return results, tasks, WorkerSharing(results, tasks, ttl_seconds=600, waiting_seconds=86400)
+
+
+def test_sharing_one_owner_among_concurrent_tasks(stores):
+    # GIVEN eight tasks with one result key WHEN they resolve at once THEN exactly one runs, the others wait
+    results, tasks, sharing = stores
+    ids = [f"task{i:012d}" for i in range(8)]
+    for task_id in ids:
+        _task(tasks, task_id, "k1")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        verdicts = list(pool.map(lambda t: sharing.resolve(tasks.get(t)).verdict, ids))
+    assert verdicts.count(Verdict.RUN) == 1 and verdicts.count(Verdict.WAIT) == 7
+    item = results.get("k1")
+    assert item["state"] == RUNNING and set(item["waiters"]) == set(ids) - {item["owner_task"]}
+
+
+def test_sharing_publish_completes_the_waiters_and_later_tasks_are_served(stores):
+    results, tasks, sharing = stores
+    for task_id in ("ownertask0000001", "waitertask000001"):
+        _task(tasks, task_id, "k2")
+    assert sharing.resolve(tasks.get("ownertask0000001")).verdict is Verdict.RUN
+    assert sharing.resolve(tasks.get("waitertask000001")).verdict is Verdict.WAIT
+    # WHEN the owner completes and publishes
+    tasks.complete("ownertask0000001", "video.mp4", 600)
+    assert sharing.publish("k2", "ownertask0000001", "video.mp4") == 1
+    # THEN the waiter is completed from the owner's object, and a later task is served at once
+    waiter = tasks.get("waitertask000001")
+    assert waiter["status"] == "completed" and waiter["cached"] is True and waiter["object_task"] == "ownertask0000001"
+    _task(tasks, "latertask0000001", "k2")
+    assert sharing.resolve(tasks.get("latertask0000001")).verdict is Verdict.SERVED
+    later = tasks.get("latertask0000001")
+    assert later["status"] == "completed" and later["file_name"] == "video.mp4"
+    # AND the result lives at least as long as every task pointing at it
+    assert results.get("k2")["expires_at"] >= max(t["expires_at"] for t in (waiter, later, tasks.get("ownertask0000001")))
+
+
+def test_sharing_a_waiter_takes_over_from_a_failed_owner(stores):
+    results, tasks, sharing = stores
+    for task_id in ("ownertask0000002", "waitertask000002", "waitertask000003"):
+        _task(tasks, task_id, "k3")
+    assert sharing.resolve(tasks.get("ownertask0000002")).verdict is Verdict.RUN
+    assert sharing.resolve(tasks.get("waitertask000002")).verdict is Verdict.WAIT
+    # WHEN the owner fails without releasing the result (e.g. the cleanup failed its lost job)
+    tasks.fail("ownertask0000002", "HTTP Error 404", 600)
+    # THEN the next waiter to look takes it over, and the other waits for that one
+    assert sharing.resolve(tasks.get("waitertask000002")).verdict is Verdict.RUN
+    assert results.get("k3")["owner_task"] == "waitertask000002"
+    assert sharing.resolve(tasks.get("waitertask000003")).verdict is Verdict.WAIT
+
+
+def test_sharing_release_lets_a_waiter_claim_anew(stores):
+    results, tasks, sharing = stores
+    for task_id in ("ownertask0000004", "waitertask000004"):
+        _task(tasks, task_id, "k4")
+    sharing.resolve(tasks.get("ownertask0000004"))
+    sharing.release("k4", "ownertask0000004")
+    assert results.get("k4") is None
+    assert sharing.resolve(tasks.get("waitertask000004")).verdict is Verdict.RUN
+
+
+def test_sharing_wait_delay_grows_with_the_wait_within_bounds(stores):
+    _, tasks, sharing = stores
+    _task(tasks, "ownertask0000005", "k5")
+    sharing.resolve(tasks.get("ownertask0000005"))
+    fresh = {**_task(tasks, "waitertask000005", "k5")}
+    assert sharing.resolve(fresh).delay == MIN_POLL
+    assert sharing.resolve({**fresh, "created_at": time.time() - 3600}).delay == MAX_POLL
+
+
+def test_results_join_refuses_an_expired_result(stores):
+    results, _, _ = stores
+    now = time.time()
+    assert results.claim("k6", "ownertask0000006", now + 60)
+    assert results.publish("k6", "ownertask0000006", "video.mp4", now - 1) == []
+    assert results.get("k6")["state"] == DONE
+    assert not results.join("k6", "ownertask0000006", now + 600, now=now)
+    # AND the cleanup's conditional delete takes it (a joined one it would leave)
+    assert results.expired(now=now) == ["k6"]
+    assert results.remove_expired("k6", now)["object_task"] == "ownertask0000006"
