@@ -305,18 +305,21 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds})
+            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, share=not result.get("live"))
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], share: bool = True) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
         if done and entry.result_key and self._sharing is not None:
             sharing, key = self._sharing, entry.result_key
-            self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
+            if share:
+                self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
+            else:  # a live recording: each waiter records for itself
+                self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})

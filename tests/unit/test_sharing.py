@@ -7,10 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from functions.worker.sharing import MAX_POLL, MIN_POLL, Verdict, WorkerSharing
+from functions.worker.jobs.scratch import Scratch
+from functions.worker.service import JobService, Outcome
+from functions.worker.sharing import MAX_POLL, MIN_POLL, Decision, Verdict, WorkerSharing
 from shared.sharing import normalise_url, result_key, scope_for, shareable
 from shared.stores.results import DONE, RUNNING, ResultStore
 from shared.stores.tasks import TaskStore
+from tests.unit.test_worker_service import FakeLauncher, FakeQueue, FakeTasks, job, settings
 
 PARAMS = {"video_format": "bestvideo", "audio_format": "bestaudio", "output_format": "mp4", "start_time": None, "end_time": None}
 
@@ -160,3 +163,71 @@ def test_results_join_refuses_an_expired_result(stores):
     # AND the cleanup's conditional delete takes it (a joined one it would leave)
     assert results.expired(now=now) == ["k6"]
     assert results.remove_expired("k6", now)["object_task"] == "ownertask0000006"
+
+
+# -- the worker's JobService with in-memory fakes (tests/unit/test_worker_service.py)
+
+
+class FakeSharing:
+    def __init__(self, verdict: Verdict, delay: int = 0) -> None:
+        self.decision = Decision(verdict, "test", delay)
+        self.calls: list[tuple[str, ...]] = []
+
+    def resolve(self, task: dict) -> Decision:
+        self.calls.append(("resolve", task["task_id"]))
+        return self.decision
+
+    def publish(self, key: str, task_id: str, file_name: str) -> int:
+        self.calls.append(("publish", key, file_name))
+        return 0
+
+    def release(self, key: str, task_id: str) -> None:
+        self.calls.append(("release", key))
+
+
+def _job_service(scratch, tasks, queue, launcher, sharing):
+    return JobService(settings(), tasks, queue, launcher, scratch, "worker-a", sleep=lambda s: None, sharing=sharing)
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    return Scratch.open(tmp_path, "test"), FakeTasks(result_key="k"), FakeQueue()
+
+
+def test_worker_service_waiter_is_put_off_without_a_claim_or_an_attempt(fakes):
+    scratch, tasks, queue = fakes
+    launcher, sharing = FakeLauncher(), FakeSharing(Verdict.WAIT, delay=7)
+    assert _job_service(scratch, tasks, queue, launcher, sharing).process(job()) is Outcome.WAITING
+    assert tasks.calls == [] and launcher.started == []
+    assert queue.calls == [("put_off", "m1", 7)]
+
+
+def test_worker_service_served_task_deletes_its_message_without_a_download(fakes):
+    scratch, tasks, queue = fakes
+    launcher = FakeLauncher()
+    assert _job_service(scratch, tasks, queue, launcher, FakeSharing(Verdict.SERVED)).process(job()) is Outcome.COMPLETED
+    assert launcher.started == [] and queue.calls == [("delete", "m1")]
+
+
+def test_worker_service_owner_publishes_after_completing(fakes):
+    scratch, tasks, queue = fakes
+    sharing = FakeSharing(Verdict.RUN)
+    assert _job_service(scratch, tasks, queue, FakeLauncher(), sharing).process(job()) is Outcome.COMPLETED
+    assert tasks.calls[-1] == ("complete", "video.mp4")
+    assert sharing.calls[-1] == ("publish", "k", "video.mp4")
+
+
+def test_worker_service_live_recording_is_not_published(fakes):
+    scratch, tasks, queue = fakes
+    sharing = FakeSharing(Verdict.RUN)
+    launcher = FakeLauncher({"status": "completed", "file_name": "video.mp4", "live": True})
+    _job_service(scratch, tasks, queue, launcher, sharing).process(job())
+    assert ("publish", "k", "video.mp4") not in sharing.calls and sharing.calls[-1] == ("release", "k")
+
+
+def test_worker_service_failed_owner_releases_the_result(fakes):
+    scratch, tasks, queue = fakes
+    sharing = FakeSharing(Verdict.RUN)
+    launcher = FakeLauncher({"status": "failed", "permanent": True, "error": "HTTP Error 404: Not Found"})
+    assert _job_service(scratch, tasks, queue, launcher, sharing).process(job()) is Outcome.FAILED
+    assert sharing.calls[-1] == ("release", "k")
