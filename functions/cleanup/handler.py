@@ -47,6 +47,7 @@ METRICS = {
     "dead_jobs_failed": "DeadJobsFailed",
     "dead_jobs_redriven": "DeadJobsRedriven",
     "waiting_tasks_failed": "WaitingTasksFailed",
+    "shared_results_removed": "SharedResultsRemoved",
     "errors": "CleanupErrors",
 }
 

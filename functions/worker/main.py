@@ -50,6 +50,7 @@ _OUTCOME_METRICS = {
     "timed_out": "JobsTimedOut",
     "retry": "JobsRetried",
     "handed_back": "JobsHandedBack",
+    "served": "JobsServedShared",
 }
 
 

@@ -50,6 +50,7 @@ class Outcome(str, enum.Enum):
     HANDED_BACK = "handed_back"
     DUPLICATE = "duplicate"
     WAITING = "waiting"  # for another task's download of the same result (functions/worker/sharing.py)
+    SERVED = "served"  # completed from a shared result, without a download
     DROPPED = "dropped"
 
 
@@ -257,7 +258,7 @@ class JobService:
         log.info("shared result", extra={**extra, "verdict": shared.verdict.value, "reason": shared.reason})
         if shared.verdict is Verdict.SERVED:
             self._settle("delete message", lambda: self._queue.delete(job))
-            return Outcome.COMPLETED
+            return Outcome.SERVED
         self._settle("put off", lambda: self._queue.put_off(job, shared.delay))
         return Outcome.WAITING
 

@@ -205,7 +205,7 @@ def test_worker_service_waiter_is_put_off_without_a_claim_or_an_attempt(fakes):
 def test_worker_service_served_task_deletes_its_message_without_a_download(fakes):
     scratch, tasks, queue = fakes
     launcher = FakeLauncher()
-    assert _job_service(scratch, tasks, queue, launcher, FakeSharing(Verdict.SERVED)).process(job()) is Outcome.COMPLETED
+    assert _job_service(scratch, tasks, queue, launcher, FakeSharing(Verdict.SERVED)).process(job()) is Outcome.SERVED
     assert launcher.started == [] and queue.calls == [("delete", "m1")]
 
 
