@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -231,3 +232,64 @@ def test_worker_service_failed_owner_releases_the_result(fakes):
     launcher = FakeLauncher({"status": "failed", "permanent": True, "error": "HTTP Error 404: Not Found"})
     assert _job_service(scratch, tasks, queue, launcher, sharing).process(job()) is Outcome.FAILED
     assert sharing.calls[-1] == ("release", "k")
+
+
+# -- the API over moto: a done result completes a request at once, consistently in every answer
+
+
+def _download_once(api, aws, key: str, url: str) -> str:
+    """What the worker does for the first request: own the result, store the object, complete, publish."""
+    task_id = api.client.post("/get_video", json={"url": url}, headers=api.headers(key)).json()["task_id"]
+    tasks = TaskStore(aws.clients.dynamodb, aws.settings.tasks_table)
+    sharing = WorkerSharing(ResultStore(aws.clients.dynamodb, aws.settings.results_table), tasks, 600, 86400)
+    assert sharing.resolve(tasks.get(task_id)).verdict is Verdict.RUN
+    aws.clients.s3.put_object(Bucket=aws.settings.media_bucket, Key=f"tasks/{task_id}/video.mp4", Body=b"\x00" * 1024)
+    tasks.complete(task_id, "video.mp4", 600)
+    sharing.publish(tasks.get(task_id)["result_key"], task_id, "video.mp4")
+    return task_id
+
+
+def test_api_cache_hit_answers_completed_everywhere(api, aws):
+    # GIVEN a result downloaded for one key
+    first_key, second_key = api.make_key("first", ["get_video"]), api.make_key("second", ["get_video"])
+    first = _download_once(api, aws, first_key, "https://media.example.com/v?b=2&a=1")
+    # WHEN another key asks for the same media (query in another order)
+    r = api.client.post("/get_video", json={"url": "https://media.example.com/v?a=1&b=2"}, headers=api.headers(second_key))
+    # THEN the POST, /status and /files all say completed, from the first task's object, with no job queued
+    assert r.status_code == 200 and r.json()["status"] == "completed" and r.json()["cached"] is True
+    task_id = r.json()["task_id"]
+    status = api.client.get(f"/status/{task_id}", headers=api.headers(second_key)).json()
+    assert status["status"] == "completed" and status["cached"] is True and status["file"].endswith("/video.mp4")
+    files = api.client.get(f"/files/{task_id}/video.mp4", headers=api.headers(second_key), follow_redirects=False)
+    assert files.status_code == 307 and f"tasks/{first}/video.mp4" in files.headers["location"]
+    signed = api.client.get(status["file"], follow_redirects=False)
+    assert signed.status_code == 307 and f"tasks/{first}/video.mp4" in signed.headers["location"]
+    assert task_id not in queued_ids(aws)
+    assert api.client.get(f"/status/{first}", headers=api.headers(first_key)).json()["cached"] is False
+
+
+@pytest.mark.parametrize(("body", "changes"), [({"cache": False}, {}), ({}, {"result_sharing": "off"}), ({"end_time": 5}, {})])
+def test_api_no_cache_hit_when_opted_out_off_or_other_params(make_api, aws, body, changes):
+    api = make_api(**changes)
+    key = api.make_key("k", ["get_video"])
+    _download_once(make_api(), aws, key, "https://media.example.com/w")
+    r = api.client.post("/get_video", json={"url": "https://media.example.com/w", **body}, headers=api.headers(key))
+    assert r.status_code == 200 and r.json()["status"] == "waiting" and r.json()["cached"] is False
+    assert r.json()["task_id"] in queued_ids(aws)
+
+
+def test_api_no_cache_hit_when_the_object_is_gone(api, aws):
+    key = api.make_key("k", ["get_video"])
+    first = _download_once(api, aws, key, "https://media.example.com/gone")
+    aws.clients.s3.delete_object(Bucket=aws.settings.media_bucket, Key=f"tasks/{first}/video.mp4")
+    r = api.client.post("/get_video", json={"url": "https://media.example.com/gone"}, headers=api.headers(key))
+    assert r.json()["status"] == "waiting"
+
+
+def queued_ids(aws) -> list[str]:
+    ids = []
+    while True:
+        messages = aws.clients.sqs.receive_message(QueueUrl=aws.settings.jobs_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return ids
+        ids += [json.loads(m["Body"])["task_id"] for m in messages]
