@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,12 +27,16 @@ class Settings(BaseSettings):
     dns_timeout: float = Field(2.0, gt=0, le=30, description="Seconds a submitted URL's host may take to resolve.")
     info_inline_max_bytes: int = Field(4 * 1024**2, ge=1, description="Largest whole info.json /files answers itself; bigger ones redirect to storage (Lambda answers at most 6 MB).")
 
+    # Shared results (shared/sharing.py): identical requests share one download and one stored object.
+    result_sharing: Literal["global", "key", "off"] = Field("global", description="Share results across all keys (global), within one key (key), or not at all (off).")
+
     # Resource names (outputs of template.yaml).
     keys_table: str = "ytdlp-keys"
     tasks_table: str = "ytdlp-tasks"
     rate_limits_table: str = "ytdlp-rate-limits"
     cookies_table: str = "ytdlp-cookies"
     workers_table: str = "ytdlp-workers"
+    results_table: str = "ytdlp-results"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
     notify_queue_url: str = Field("", description="Webhook events (task.completed, task.failed) for the notifier (functions/notify).")

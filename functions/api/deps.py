@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from functions.api.links import FileLinks
 from functions.api.service import KeyService, TaskService
+from functions.api.sharing import SubmissionSharing
 from shared.aws import AwsClients
 from shared import logs
 from shared.config import Settings
@@ -18,8 +19,10 @@ from shared.secrets import SecretSource
 from shared.stores.cookies import CookieStore
 from shared.stores.keys import ApiKey, KeyStore
 from shared.stores.media import MediaStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 from shared.stores.webhook_secrets import WebhookSecretStore
 from shared.stores.workers import WorkerStore
@@ -77,7 +80,15 @@ class Container:
             RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
             self.resolver,
             webhook_secrets=self.webhook_secrets,
+            sharing=self.sharing,
+            notify=NotifyQueue(self.clients.sqs, self.settings.notify_queue_url) if self.settings.notify_queue_url else None,
         )
+
+    @cached_property
+    def sharing(self) -> SubmissionSharing | None:
+        if self.settings.result_sharing == "off":
+            return None
+        return SubmissionSharing(self.settings, ResultStore(self.clients.dynamodb, self.settings.results_table), self.tasks, self.media, self.cookies)
 
     @cached_property
     def key_service(self) -> KeyService:

@@ -50,6 +50,9 @@ class UrlBody(_Body):
         "ends; under the same address rules as `url`. Verify it with the secret from GET /webhook_secret.",
         examples=["https://example.com/hooks/ytdlp"],
     )
+    cache: bool = Field(
+        True, description="Share results: false downloads afresh and shares nothing (live recordings are never shared)."
+    )
 
 
 def _format_field(default: str, what: str) -> Any:
@@ -159,8 +162,9 @@ class ErrorResponse(BaseModel):
 
 
 class TaskCreated(BaseModel):
-    status: Literal["waiting"] = "waiting"
+    status: Literal["waiting", "completed"] = Field("waiting", description="completed: served at once from a shared result.")
     task_id: str
+    cached: bool = Field(False, description="True when the task was completed from a shared result (no download).")
 
 
 class KeyCreated(BaseModel):
@@ -213,6 +217,7 @@ class TaskStatusResponse(BaseModel):
     completed_time: str | None = None
     progress: Progress | None = None
     attempts: int | None = None
+    cached: bool | None = Field(None, description="Completed tasks: true when served from a shared result rather than downloaded for this task.")
     webhook: WebhookState | None = Field(None, description="Only for a task submitted with webhook_url: its delivery state.")
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from functions.api.sharing import SubmissionSharing
 from shared import logs
 from shared.config import Settings
 from shared.errors import BadRequest, Conflict, Forbidden, ServiceError
 from shared.models import new_task_id
 from shared.stores.cookies import CookieStore
 from shared.stores.keys import ApiKey, KeyStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
 from shared.stores.webhook_secrets import WebhookSecretStore
+from shared.webhooks import COMPLETED
 from shared.urls import Resolver, bounded, check_host, split_host
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,8 @@ class TaskService:
     def __init__(
         self, settings: Settings, tasks: TaskStore, queue: JobQueue, limits: RateLimitStore, resolver: Resolver,
         webhook_secrets: WebhookSecretStore | None = None,
+        sharing: SubmissionSharing | None = None,
+        notify: NotifyQueue | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -33,9 +38,17 @@ class TaskService:
         self._queue = queue
         self._limits = limits
         self._resolver = bounded(resolver, settings.dns_timeout)
+        self._sharing = sharing
+        self._notify = notify
 
     def submit(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None) -> str:
         """Accept a task for `caller`; returns its id. Nothing is left behind when any step fails."""
+        return self.accept(caller, task_type, url, params, webhook_url=webhook_url)[0]
+
+    def accept(
+        self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], share: bool = True, webhook_url: str | None = None,
+    ) -> tuple[str, bool]:
+        """Accept a task for `caller`; returns its id and whether a shared result completed it at once."""
         _, host, port = split_host(url)
         hook = _webhook_host(webhook_url)
         self._check_length(task_type, params)
@@ -52,7 +65,15 @@ class TaskService:
                         raise BadRequest(f"webhook_url: {err.message}") from None
             if webhook_url and self._webhook_secrets is not None:
                 self._webhook_secrets.get_or_create(caller.key_hash)  # the notifier signs with it (none: the key is gone)
-            task_id = self._store(caller, task_type, url, params, webhook_url)
+            key = self._sharing.key_for(caller, task_type, url, params, share) if self._sharing else None
+            cached = self._sharing.serve_cached(caller, key, task_type, url, params, webhook_url) if self._sharing and key else None
+            if cached is not None:  # counted against the rate limit like any task, but no job is queued
+                logs.bind(task_id=cached)
+                log.info("task accepted", extra={"task_id": cached, "task_type": task_type, "key_name": caller.name, "cached": True})
+                if webhook_url and self._notify is not None:  # it is completed: its webhook leaves now, as for a download
+                    self._notify.announce(cached, COMPLETED)
+                return cached, True
+            task_id = self._store(caller, task_type, url, params, webhook_url, key)
             logs.bind(task_id=task_id)
         except ServiceError:
             self._limits.release(caller.key_hash, slot, taken_at)
@@ -68,7 +89,7 @@ class TaskService:
                 self._limits.release(caller.key_hash, slot, taken_at)
             raise
         log.info("task accepted", extra={"task_id": task_id, "task_type": task_type, "key_name": caller.name})
-        return task_id
+        return task_id, False
 
     def _check_length(self, task_type: str, params: dict[str, Any]) -> None:
         """MAX_DURATION, where the request already says how long the media is: a clip's end minus its start."""
@@ -78,12 +99,16 @@ class TaskService:
             if length > self._settings.max_duration:
                 raise BadRequest(f"The clip is {length:g} s long; this server allows at most {self._settings.max_duration:g} s")
 
-    def _store(self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None) -> str:
+    def _store(
+        self, caller: ApiKey, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None, key: str | None = None,
+    ) -> str:
         for _ in range(3):
             task_id = new_task_id()
             try:
                 extra = {"webhook_url": webhook_url} if webhook_url else {}
-                self._tasks.create(task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout, **extra)
+                self._tasks.create(
+                    task_id, caller.key_hash, task_type, url, params, waiting_seconds=self._settings.waiting_timeout, result_key=key, **extra,
+                )
                 return task_id
             except Conflict:  # 95 random bits: practically never, but never overwrite a task
                 continue

@@ -14,6 +14,7 @@ from shared.errors import Unavailable
 from shared.stores.media import MediaStore
 from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 
 
@@ -30,6 +31,7 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Clea
         jobs=jobs,
         waiting_seconds=settings.waiting_timeout,
         notify=NotifyQueue(clients.sqs, settings.notify_queue_url) if settings.notify_queue_url else None,
+        results=ResultStore(clients.dynamodb, settings.results_table),
     )
 
 
@@ -47,6 +49,7 @@ METRICS = {
     "dead_jobs_failed": "DeadJobsFailed",
     "dead_jobs_redriven": "DeadJobsRedriven",
     "waiting_tasks_failed": "WaitingTasksFailed",
+    "shared_results_removed": "SharedResultsRemoved",
     "errors": "CleanupErrors",
 }
 

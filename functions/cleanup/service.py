@@ -15,6 +15,7 @@ from shared.webhooks import FAILED
 from shared.stores.media import MediaStore
 from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class CleanupReport:
     dead_jobs_failed: int = 0
     dead_jobs_redriven: int = 0
     waiting_tasks_failed: int = 0
+    shared_results_removed: int = 0
     errors: int = 0
 
 
@@ -50,6 +52,7 @@ class CleanupService:
         jobs: JobQueue | None = None,
         waiting_seconds: int = 86400,
         notify: NotifyQueue | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self._notify = notify
         self._tasks = tasks
@@ -59,12 +62,14 @@ class CleanupService:
         self._ttl = ttl_seconds
         self._max_attempts = max_attempts
         self._waiting = waiting_seconds
+        self._results = results
 
     def run(self, now: float | None = None, max_batches: int = 50) -> CleanupReport:
         report = CleanupReport()
         now = now if now is not None else time.time()
         self._settle_dead_jobs(report, now)
         self._remove_expired(report, now, max_batches)
+        self._remove_expired_results(report, now, max_batches)
         return report
 
     def _remove_expired(self, report: CleanupReport, now: float, max_batches: int) -> None:
@@ -78,13 +83,47 @@ class CleanupService:
                     if task is not None and task.get("status") not in FINISHED_STATUSES:
                         self._check_unfinished(report, task, now)
                         continue
-                    # Files first: if this fails the item stays and the next pass tries again.
-                    report.files_removed += self._media.delete_task_files(task_id)
+                    # Files first: if this fails the item stays and the next pass tries again. A shared object
+                    # outlives its task while other tasks point at it; its result's own expiry removes it.
+                    if not self._object_in_use(task_id, now):
+                        report.files_removed += self._media.delete_task_files(task_id)
                     self._tasks.delete(task_id)
                     report.tasks_removed += 1
                 except _STORE_ERRORS:
                     report.errors += 1
                     log.warning("could not remove task, will retry", extra={"task_id": task_id}, exc_info=True)
+                    return
+
+    def _object_in_use(self, task_id: str, now: float) -> bool:
+        """True when the task's files are a shared result that a live task still points at."""
+        if self._results is None:
+            return False
+        stored = self._tasks.read(task_id)
+        key = stored.get("result_key") if stored else None
+        found = self._results.get(key) if key else None
+        return found is not None and found.get("object_task") == task_id and found["expires_at"] > now
+
+    def _remove_expired_results(self, report: CleanupReport, now: float, max_batches: int) -> None:
+        """Shared results whose every task has expired: the item, then the object (unless its own task still lives)."""
+        if self._results is None:
+            return
+        for _ in range(max_batches):
+            keys = self._results.expired(now=now, limit=100)
+            if not keys:
+                return
+            for key in keys:
+                try:
+                    # The conditional delete loses to a task that joined meanwhile: then the object stays.
+                    old = self._results.remove_expired(key, now)
+                    if old is None:
+                        continue
+                    report.shared_results_removed += 1
+                    owner = old.get("object_task")
+                    if owner and self._tasks.get(owner, now=now) is None:
+                        report.files_removed += self._media.delete_task_files(owner)
+                except _STORE_ERRORS:
+                    report.errors += 1
+                    log.warning("could not remove a shared result, will retry", exc_info=True)
                     return
 
     def _check_unfinished(self, report: CleanupReport, task: dict, now: float) -> None:

@@ -28,6 +28,7 @@ from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
+from functions.worker.sharing import Decision, Verdict, WorkerSharing
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
@@ -50,6 +51,8 @@ class Outcome(str, enum.Enum):
     TIMED_OUT = "timed_out"
     HANDED_BACK = "handed_back"
     DUPLICATE = "duplicate"
+    WAITING = "waiting"  # for another task's download of the same result (functions/worker/sharing.py)
+    SERVED = "served"  # completed from a shared result, without a download
     DROPPED = "dropped"
 
 
@@ -94,6 +97,7 @@ class RunningJob:
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
     webhook: bool = False  # the task has a webhook_url: settling it queues an event for the notifier
+    result_key: str | None = None  # the shared result this job downloads for (its waiters are completed with it)
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -167,6 +171,7 @@ class JobService:
         heartbeat_tasks: TaskStore | None = None,
         heartbeat_queue: JobQueue | None = None,
         notify: NotifyQueue | None = None,
+        sharing: WorkerSharing | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -184,6 +189,7 @@ class JobService:
         self.stopping = threading.Event()
         self._cookies = OperatorCookies(settings)
         self._notify = notify
+        self._sharing = sharing
 
     # -- one message
 
@@ -227,6 +233,10 @@ class JobService:
             task = self._tasks.get(job.task_id)
             decision = triage(task, job, entry.holder, self._clock())
             claimed = None
+            if decision.action is Action.CLAIM and task is not None and task.get("result_key") and self._sharing is not None:
+                shared = self._sharing.resolve(task)
+                if shared.verdict is not Verdict.RUN:
+                    return self._settle_shared(job, shared, extra)
             if decision.action is Action.CLAIM:
                 claimed = self._tasks.start(job.task_id, entry.holder, self._settings.visibility_timeout)
                 if claimed is None:  # someone else got there between our read and our claim
@@ -248,7 +258,17 @@ class JobService:
             return Outcome.DUPLICATE
         return self._run_claimed(entry, claimed, extra)
 
+    def _settle_shared(self, job: Job, shared: Decision, extra: dict[str, Any]) -> Outcome:
+        """A task served from, or waiting for, a shared result: no download, no attempt used."""
+        log.info("shared result", extra={**extra, "verdict": shared.verdict.value, "reason": shared.reason})
+        if shared.verdict is Verdict.SERVED:
+            self._settle("delete message", lambda: self._queue.delete(job))
+            return Outcome.SERVED
+        self._settle("put off", lambda: self._queue.put_off(job, shared.delay))
+        return Outcome.WAITING
+
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
+        entry.result_key = task.get("result_key") if self._sharing is not None else None
         attempts = int(task.get("attempts") or 1)
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         entry.webhook = bool(task.get("webhook_url"))
@@ -292,16 +312,22 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds})
+            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, share=not result.get("live"))
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], share: bool = True) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
         self._announce(entry, done, COMPLETED)
+        if done and entry.result_key and self._sharing is not None:
+            sharing, key = self._sharing, entry.result_key
+            if share:
+                self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
+            else:  # a live recording: each waiter records for itself
+                self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -311,6 +337,9 @@ class JobService:
         log.info("job failed", extra={**extra, "error": error})
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
         self._announce(entry, done, FAILED)
+        if done and entry.result_key and self._sharing is not None:  # the waiters are not failed with it: one takes over
+            sharing, key = self._sharing, entry.result_key
+            self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome

@@ -116,3 +116,25 @@ def test_webhook_after_a_rotation_verifies_with_the_old_and_the_new_secret(clien
     assert len(delivery.headers["webhook-signature"].split(" ")) == 2
     for secret in (old, rotated["secret"]):
         assert delivery.verify(secret)["data"]["task_id"] == task_id
+
+
+def test_webhook_is_sent_for_a_task_served_from_a_shared_result(client: Client, media_urls, receiver: WebhookReceiver, tmp_path):
+    # GIVEN a clip another key has downloaded already
+    other = client.new_key()
+    body = {"url": media_urls["mp4"], "start_time": 2, "end_time": 5}
+    assert client.wait(client.submit("get_video", body, other), other)["status"] == "completed"
+    # WHEN a key asks for the same clip with a webhook_url
+    key = client.new_key()
+    secret = _secret(client, key)
+    task_id = client.submit("get_video", {**body, "webhook_url": receiver.plan("/cached", 200)}, key)
+    task = client.wait(task_id, key)
+    assert task["status"] == "completed" and task["cached"] is True
+    # THEN it still gets its signed task.completed, whose download_url is the clip
+    (delivery,) = receiver.wait_for("/cached")
+    data = delivery.verify(secret)["data"]
+    assert data["task_id"] == task_id and data["cached"] is True
+    status, _, media = request("GET", data["download_url"])
+    assert status == 200
+    (tmp_path / "clip.mp4").write_bytes(media)
+    assert abs(probe(tmp_path / "clip.mp4")["duration"] - 3) < 1
+    assert _webhook_state(client, task_id, key, "delivered")["status"] == "delivered"

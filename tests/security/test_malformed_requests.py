@@ -69,6 +69,8 @@ BODIES: dict[str, tuple[str, str, bytes | list[bytes], list[tuple[str, str]]]] =
     "format-number": ("POST", "/get_video", with_url(video_format=137), JSON),
     "output-format-unknown": ("POST", "/get_audio", with_url(output_format="exe"), JSON),
     "keyframes-object": ("POST", "/get_video", with_url(force_keyframes={"a": 1}), JSON),
+    "cache-string": ("POST", "/get_video", with_url(cache="sometimes"), JSON),
+    "cache-object": ("POST", "/get_info", with_url(cache={"off": True}), JSON),
     "duration-string": ("POST", "/get_live_video", with_url(duration="ten"), JSON),
     "permissions-string": ("POST", "/create_key", body({"name": "x", "permissions": "get_info"}), JSON),
     "permissions-numbers": ("POST", "/create_key", body({"name": "x", "permissions": [1, 2]}), JSON),

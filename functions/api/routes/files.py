@@ -87,6 +87,7 @@ def serve(request: Request, task: dict[str, Any], name: str, media: MediaStore, 
     expires_in = min(MAX_LINK_SECONDS, int(task["expires_at"] - time.time()))
     if expires_in < 1:
         raise NotFound("File not found")
+    task_id = task.get("object_task") or task_id  # a cached task serves the shared object its result points at
     size = media.size(task_id, name)
     if size is None:  # completed, yet the object is gone (removed early, or a lifecycle rule ran first)
         raise NotFound("File not found: it is no longer in storage")

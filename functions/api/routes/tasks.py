@@ -28,10 +28,10 @@ SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
 def _submit(request: Request, service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
-    params = body.model_dump(exclude={"url", "webhook_url"})
-    task_id = service.submit(caller, task_type, body.url, params, webhook_url=body.webhook_url)
+    params = body.model_dump(exclude={"url", "webhook_url", "cache"})
+    task_id, cached = service.accept(caller, task_type, body.url, params, share=body.cache, webhook_url=body.webhook_url)
     request.state.task_id = task_id  # for the access line
-    return TaskCreated(task_id=task_id)
+    return TaskCreated(task_id=task_id, status="completed" if cached else "waiting", cached=cached)
 
 
 @router.post("/get_video", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download a video (or a clip of it)")
