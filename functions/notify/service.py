@@ -106,5 +106,6 @@ class NotifyService:
         data = {k: v for k, v in view.items() if v is not None}
         data["task_id"] = task["task_id"]
         if event_type == COMPLETED and task.get("status") == TaskStatus.COMPLETED.value and task.get("file_name"):
-            data["download_url"] = self._media.presign(task["task_id"], task["file_name"], max(1, expires - int(self._clock())), attachment=False)
+            stored_under = task.get("object_task") or task["task_id"]  # a cached task's file is the shared object it points at
+            data["download_url"] = self._media.presign(stored_under, task["file_name"], max(1, expires - int(self._clock())), attachment=False)
         return data
