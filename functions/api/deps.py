@@ -16,11 +16,12 @@ from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.secrets import SecretSource
 from shared.stores.cookies import CookieStore
-from shared.stores.keys import ApiKey, KeyStore
+from shared.stores.keys import ApiKey, AuthCache, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
@@ -40,7 +41,9 @@ class Container:
     @cached_property
     def keys(self) -> KeyStore:
         # KMS only serves create/get/get_keys: authenticating a request never builds its client.
-        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+        # Authentications are remembered for KEY_CACHE_SECONDS: most requests then make no key lookup at all.
+        cache = AuthCache(self.settings.key_cache_seconds)
+        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id, cache)
 
     @cached_property
     def cookies(self) -> CookieStore:
@@ -53,6 +56,10 @@ class Container:
     @cached_property
     def tasks(self) -> TaskStore:
         return TaskStore(self.clients.dynamodb, self.settings.tasks_table)
+
+    @cached_property
+    def usage(self) -> UsageStore:
+        return UsageStore(self.clients.dynamodb, self.settings.usage_table)
 
     @cached_property
     def media(self) -> MediaStore:
@@ -71,11 +78,12 @@ class Container:
             JobQueue(self.clients.sqs, self.settings.jobs_queue_url),
             RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
             self.resolver,
+            self.usage,
         )
 
     @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys, self.cookies)
+        return KeyService(self.keys, self.cookies, self.usage)
 
 
 def get_container(request: Request) -> Container:
@@ -113,6 +121,10 @@ def get_links(container: ContainerDep) -> FileLinks:
     return container.links
 
 
+def get_usage_store(container: ContainerDep) -> UsageStore:
+    return container.usage
+
+
 def get_task_service(container: ContainerDep) -> TaskService:
     return container.task_service
 
@@ -130,6 +142,7 @@ MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 LinksDep = Annotated[FileLinks, Depends(get_links)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+UsageDep = Annotated[UsageStore, Depends(get_usage_store)]
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 

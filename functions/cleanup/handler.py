@@ -14,6 +14,8 @@ from shared.errors import Unavailable
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
+from shared.stores.workers import WorkerStore
 
 
 def build_service(settings: Settings, clients: AwsClients | None = None) -> CleanupService:
@@ -28,6 +30,8 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Clea
         settings.max_attempts,
         jobs=jobs,
         waiting_seconds=settings.waiting_timeout,
+        usage=UsageStore(clients.dynamodb, settings.usage_table),
+        workers=WorkerStore(clients.dynamodb, settings.workers_table),
     )
 
 
@@ -45,6 +49,7 @@ METRICS = {
     "dead_jobs_failed": "DeadJobsFailed",
     "dead_jobs_redriven": "DeadJobsRedriven",
     "waiting_tasks_failed": "WaitingTasksFailed",
+    "workers_removed": "WorkersRemoved",
     "errors": "CleanupErrors",
 }
 

@@ -14,6 +14,8 @@ from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.stores.media import MediaStore
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
+from shared.stores.workers import WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ class CleanupReport:
     dead_jobs_failed: int = 0
     dead_jobs_redriven: int = 0
     waiting_tasks_failed: int = 0
+    workers_removed: int = 0
     errors: int = 0
 
 
@@ -47,6 +50,8 @@ class CleanupService:
         max_attempts: int,
         jobs: JobQueue | None = None,
         waiting_seconds: int = 86400,
+        usage: UsageStore | None = None,
+        workers: WorkerStore | None = None,
     ) -> None:
         self._tasks = tasks
         self._media = media
@@ -55,13 +60,29 @@ class CleanupService:
         self._ttl = ttl_seconds
         self._max_attempts = max_attempts
         self._waiting = waiting_seconds
+        self._usage = usage
+        self._workers = workers
 
     def run(self, now: float | None = None, max_batches: int = 50) -> CleanupReport:
         report = CleanupReport()
         now = now if now is not None else time.time()
         self._settle_dead_jobs(report, now)
         self._remove_expired(report, now, max_batches)
+        self._purge_workers(report, now)
         return report
+
+    def _purge_workers(self, report: CleanupReport, now: float) -> None:
+        if self._workers is None:
+            return
+        try:
+            report.workers_removed = self._workers.purge_expired(now)
+        except _STORE_ERRORS:
+            report.errors += 1
+            log.warning("could not purge expired worker records, will retry", exc_info=True)
+
+    def _count_failed(self, task: dict) -> None:
+        if self._usage is not None and task.get("owner"):
+            self._usage.add(task["owner"], failed=1)
 
     def _remove_expired(self, report: CleanupReport, now: float, max_batches: int) -> None:
         for _ in range(max_batches):
@@ -93,6 +114,7 @@ class CleanupService:
         error = f"the job did not start within {hours:g} hours (its queue message was lost); submit it again"
         if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
             report.waiting_tasks_failed += 1
+            self._count_failed(task)
             log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
         else:  # started or finished meanwhile: look again after another waiting period
             self._tasks.postpone_check(task_id, now + self._waiting)
@@ -124,5 +146,6 @@ class CleanupService:
             attempts = max(int(task.get("attempts", 0)), self._max_attempts)
             if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
                 report.dead_jobs_failed += 1
+                self._count_failed(task)
                 log.info("dead job failed", extra={"task_id": job.task_id})
         self._dead_letters.delete(job)  # type: ignore[union-attr]

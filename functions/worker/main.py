@@ -35,6 +35,7 @@ from shared.aws import AwsClients
 from shared.stores.queue import Job, JobQueue
 from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +347,7 @@ def main(stop_policy: StopPolicy | None = None) -> int:
         worker_id,
         heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
         heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
+        usage=UsageStore(clients.dynamodb, settings.usage_table),
     )
     # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
     presence = Presence(

@@ -33,6 +33,7 @@ from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class RunningJob:
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
+    owner: str = ""  # the key digest of the claimed task, for its usage totals
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -163,6 +165,7 @@ class JobService:
         sleep: Callable[[float], Any] = time.sleep,
         heartbeat_tasks: TaskStore | None = None,
         heartbeat_queue: JobQueue | None = None,
+        usage: UsageStore | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -179,6 +182,7 @@ class JobService:
         self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
         self._cookies = OperatorCookies(settings)
+        self._usage = usage
 
     # -- one message
 
@@ -245,6 +249,7 @@ class JobService:
 
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
         attempts = int(task.get("attempts") or 1)
+        entry.owner = str(task.get("owner") or "")
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         if attempts > self._settings.max_attempts:
             # Earlier attempts died with their worker; this delivery only exists to close the task.
@@ -286,15 +291,17 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds})
+            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, int(result.get("bytes") or 0))
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], size: int = 0) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+        if done:  # counted by the holder whose write finished the task: once, however often the job ran
+            self._count(entry, completed=1, bytes=size)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -303,9 +310,15 @@ class JobService:
     def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
         log.info("job failed", extra={**extra, "error": error})
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
+        if done:
+            self._count(entry, failed=1)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
+
+    def _count(self, entry: RunningJob, **counts: int) -> None:
+        if self._usage is not None and entry.owner:
+            self._usage.add(entry.owner, **counts)
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

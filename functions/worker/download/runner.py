@@ -110,7 +110,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         reporter.report(make_progress("uploading", 0, size))
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
         log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
-        return {"status": "completed", "file_name": path.name}
+        return {"status": "completed", "file_name": path.name, "bytes": size}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
