@@ -107,3 +107,19 @@ def test_free_slots_are_drawn_from_the_free_ones_whatever_the_limit():
     # none free / fewer free than the sample
     assert _free_slots({slot: 1.0 for slot in range(20)}, 20) == []
     assert sorted(_free_slots({0: 1.0}, 3)) == [1, 2]
+
+
+def test_cleanup_purges_expired_worker_records_and_keeps_live_ones(aws):
+    # GIVEN a worker killed long ago (its record expired, and a backend without TTL keeps it) and a live one
+    from shared.stores.workers import WorkerStore
+
+    workers = WorkerStore(aws.clients.dynamodb, aws.settings.workers_table)
+    now = time.time()
+    workers.beat("killed", {}, running=2, ttl=30, now=now - 3600)
+    workers.beat("alive", {"yt_dlp": "x"}, running=0, ttl=30, now=now)
+    # WHEN the cleanup runs
+    report = build_service(aws.settings, aws.clients).run(now=now)
+    # THEN the expired record is gone from the table, the live one stays
+    assert report.workers_removed == 1
+    left = aws.clients.dynamodb.scan(TableName=aws.settings.workers_table)["Items"]
+    assert [i["worker_id"]["S"] for i in left] == ["alive"] and [w.worker_id for w in workers.live(now)] == ["alive"]
