@@ -138,7 +138,15 @@ class InfoRequest(UrlBody):
 class CreateKeyRequest(_Body):
     name: str = Field(..., min_length=1, max_length=64, pattern=KEY_NAME_PATTERN.pattern, description="Letters, digits, '.', '_' and '-'; 1 to 64 characters, starting with a letter or digit.")
     permissions: list[Literal[PERMISSIONS]] = Field(..., max_length=len(PERMISSIONS) * 4, description="Permissions of the new key.")  # type: ignore[valid-type]
-    request_limit: int | None = Field(None, ge=1, le=MAX_REQUEST_LIMIT, strict=True, description="Task-creating requests this key may make per window, instead of REQUEST_LIMIT.")
+    request_limit: int | None = Field(None, ge=1, le=MAX_REQUEST_LIMIT, description="Task-creating requests this key may make per window, instead of REQUEST_LIMIT.")
+
+    @field_validator("request_limit", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        # A number (1 or 1.0, as JSON Schema's integer allows), not true or "5".
+        if isinstance(value, (bool, str)):
+            raise ValueError("Input should be a valid integer")
+        return value
 
 
 class PermissionsRequest(_Body):

@@ -44,6 +44,8 @@ OPERATIONS = [
     "PUT /cookies",
     "GET /cookies",
     "DELETE /cookies",
+    "GET /usage",
+    "GET /usage/{name}",
     "GET /health",
 ]
 
