@@ -413,9 +413,18 @@ def _lower_priority(increment: int) -> None:
     """Run this job (and the ffmpeg it starts, which inherits it) below the worker, the API and the emulator."""
     if increment > 0:
         try:
-            os.nice(increment)
+            niceness = os.nice(increment)
         except OSError as err:  # e.g. a container without the permission: the job still runs
             log.warning("could not lower the job's CPU priority: %s", err)
+            return
+        # The job leads its own session (setsid), and Linux's autogroup scheduling gives every session an equal
+        # share of the CPU whatever its processes' nice: 8 jobs would get 8 shares to the API's one. The
+        # session's own nice is what ranks it (sched(7), /proc/<pid>/autogroup); absent without autogroups.
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(niceness))
+        except OSError:
+            pass
 
 
 def _become_job_process(result_fd: int) -> None:
