@@ -95,13 +95,27 @@ def _api_figures(label: str, base_url: str, key: str, url: str, status_calls: in
     return figures
 
 
-def _probe(base_url: str, key: str, task_id: str, url: str, calls: int) -> dict[str, tuple[float, int]]:
-    """p50 and errors of /health, /status and get_info submissions, 8 clients each (submissions last: they add jobs)."""
+def _probe(base_url: str, key: str, task_id: str, url: str, calls: int) -> tuple[dict[str, tuple[float, int]], list[str]]:
+    """p50 and errors of /health, /status and get_info submissions, 8 clients each (submissions last: they add
+    jobs); and the ids of the tasks it submitted."""
     out = {}
-    for name, call in (("health", ("GET", "/health", None)), ("status", ("GET", f"/status/{task_id}", None)), ("submit", ("POST", "/get_info", {"url": url}))):
-        lat, errors, _ = _load(base_url, key, [call] * (calls if name != "submit" else calls // 2))
+    for name, call in (("health", ("GET", "/health", None)), ("status", ("GET", f"/status/{task_id}", None))):
+        lat, errors, _ = _load(base_url, key, [call] * calls)
         out[name] = (percentile(lat, 50), errors)
-    return out
+    apis = [ApiClient(base_url, key) for _ in range(CLIENTS)]
+    timed: list[tuple[float, int, str]] = []
+
+    def submit(n: int) -> tuple[float, int, str]:
+        started = time.perf_counter()
+        reply = apis[n % CLIENTS].call("POST", "/get_info", {"url": url})
+        return time.perf_counter() - started, reply.status, (reply.body or {}).get("task_id", "") if reply.status == 200 else ""
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        timed = list(pool.map(submit, range(calls // 4)))
+    for api in apis:
+        api.close()
+    out["submit"] = (percentile([t[0] for t in timed], 50), sum(t[1] >= 300 for t in timed))
+    return out, [t[2] for t in timed if t[2]]
 
 
 def _wait_until_drained(api: ApiClient, task_ids: list[str], timeout: float = 300) -> None:
@@ -168,12 +182,13 @@ def run(ctx: Context) -> list[Figure]:
     first = api.call("POST", "/get_info", {"url": url}).body["task_id"]
     _wait_until_drained(api, [first])
     probe_calls = ctx.repeats(400, 200)
-    idle = _probe(stack.base_url, key, first, url, probe_calls)
+    idle, submitted = _probe(stack.base_url, key, first, url, probe_calls)
     idle_load = load_average()
+    _wait_until_drained(api, submitted, timeout=600)  # the saturating downloads must not queue behind these
     _seed_tasks(stack, "seed-owner", stored)
     slots = int(stack.env.get("WORKER_PROCESSES", "1")) * int(stack.env.get("MAX_WORKERS", "4"))
     _, running = _saturate(ctx, stack, key, slots)
-    busy = _probe(stack.base_url, key, first, url, probe_calls)
+    busy, _ = _probe(stack.base_url, key, first, url, probe_calls)
     busy_load = load_average()
     api.close()
     for name, label in (("health", "GET /health"), ("status", "GET /status"), ("submit", "get_info submission")):
