@@ -63,6 +63,7 @@ OUTPUT_SETTINGS: Mapping[str, str] = {
     "TasksTableName": "TASKS_TABLE",
     "RateLimitsTableName": "RATE_LIMITS_TABLE",
     "ResultsTableName": "RESULTS_TABLE",
+    "UsageTableName": "USAGE_TABLE",
     "JobsQueueUrl": "JOBS_QUEUE_URL",
     "DeadLetterQueueUrl": "DEAD_LETTER_QUEUE_URL",
     "NotifyQueueUrl": "NOTIFY_QUEUE_URL",

@@ -324,7 +324,7 @@ def ytdlp_environment(env: dict[str, str]) -> dict[str, str]:
 
 
 # Settings whose resources live on the disk-backed backends, under the names the state was created with.
-PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE", "COOKIES_TABLE", "WORKERS_TABLE", "RESULTS_TABLE")
+PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE", "COOKIES_TABLE", "WORKERS_TABLE", "RESULTS_TABLE", "USAGE_TABLE")
 PERSISTED_BUCKETS = ("MEDIA_BUCKET",)
 
 # template.yaml parameter -> environment variable that sets it locally.

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     # API: keyless file links and submission checks.
     file_link_secret: SecretStr | None = Field(None, description="Key signing /status file links: a Secrets Manager ARN, file:<path> or the value (see shared.secrets).")
     dns_timeout: float = Field(2.0, gt=0, le=30, description="Seconds a submitted URL's host may take to resolve.")
+    key_cache_seconds: float = Field(5, ge=0, le=300, description="Seconds an API process remembers a key that authenticated (0: look it up on every request); a deleted key or changed permissions take effect within this time.")
     info_inline_max_bytes: int = Field(4 * 1024**2, ge=1, description="Largest whole info.json /files answers itself; bigger ones redirect to storage (Lambda answers at most 6 MB).")
 
     # Shared results (shared/sharing.py): identical requests share one download and one stored object.
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     cookies_table: str = "ytdlp-cookies"
     workers_table: str = "ytdlp-workers"
     results_table: str = "ytdlp-results"
+    usage_table: str = "ytdlp-usage"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
     notify_queue_url: str = Field("", description="Webhook events (task.completed, task.failed) for the notifier (functions/notify).")

@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.secrets import SecretSource
 from shared.stores.cookies import CookieStore
-from shared.stores.keys import ApiKey, KeyStore
+from shared.stores.keys import ApiKey, AuthCache, KeyStore
 from shared.stores.media import MediaStore
 from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
@@ -25,6 +25,7 @@ from shared.stores.rate_limits import RateLimitStore
 from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
 from shared.stores.webhook_secrets import WebhookSecretStore
+from shared.stores.usage import UsageStore
 from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
@@ -44,7 +45,9 @@ class Container:
     @cached_property
     def keys(self) -> KeyStore:
         # KMS only serves create/get/get_keys: authenticating a request never builds its client.
-        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+        # Authentications are remembered for KEY_CACHE_SECONDS: most requests then make no key lookup at all.
+        cache = AuthCache(self.settings.key_cache_seconds)
+        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id, cache)
 
     @cached_property
     def cookies(self) -> CookieStore:
@@ -61,6 +64,10 @@ class Container:
     @cached_property
     def tasks(self) -> TaskStore:
         return TaskStore(self.clients.dynamodb, self.settings.tasks_table)
+
+    @cached_property
+    def usage(self) -> UsageStore:
+        return UsageStore(self.clients.dynamodb, self.settings.usage_table)
 
     @cached_property
     def media(self) -> MediaStore:
@@ -82,6 +89,7 @@ class Container:
             webhook_secrets=self.webhook_secrets,
             sharing=self.sharing,
             notify=NotifyQueue(self.clients.sqs, self.settings.notify_queue_url) if self.settings.notify_queue_url else None,
+            usage=self.usage,
         )
 
     @cached_property
@@ -92,7 +100,7 @@ class Container:
 
     @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys, self.cookies, self.webhook_secrets)
+        return KeyService(self.keys, self.cookies, self.webhook_secrets, self.usage)
 
 
 def get_container(request: Request) -> Container:
@@ -134,6 +142,10 @@ def get_links(container: ContainerDep) -> FileLinks:
     return container.links
 
 
+def get_usage_store(container: ContainerDep) -> UsageStore:
+    return container.usage
+
+
 def get_task_service(container: ContainerDep) -> TaskService:
     return container.task_service
 
@@ -152,6 +164,7 @@ LinksDep = Annotated[FileLinks, Depends(get_links)]
 WebhookSecretsDep = Annotated[WebhookSecretStore, Depends(get_webhook_secrets)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+UsageDep = Annotated[UsageStore, Depends(get_usage_store)]
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 

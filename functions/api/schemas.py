@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 MAX_FORMAT_LENGTH = 256
 MAX_LIVE_SECONDS = 6 * 3600
+MAX_REQUEST_LIMIT = 1_000_000
 Seconds = float | int | str | None
 
 
@@ -148,6 +149,15 @@ class InfoRequest(UrlBody):
 class CreateKeyRequest(_Body):
     name: str = Field(..., min_length=1, max_length=64, pattern=KEY_NAME_PATTERN.pattern, description="Letters, digits, '.', '_' and '-'; 1 to 64 characters, starting with a letter or digit.")
     permissions: list[Literal[PERMISSIONS]] = Field(..., max_length=len(PERMISSIONS) * 4, description="Permissions of the new key.")  # type: ignore[valid-type]
+    request_limit: int | None = Field(None, ge=1, le=MAX_REQUEST_LIMIT, description="Task-creating requests this key may make per window, instead of REQUEST_LIMIT.")
+
+    @field_validator("request_limit", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        # A number (1 or 1.0, as JSON Schema's integer allows), not true or "5".
+        if isinstance(value, (bool, str)):
+            raise ValueError("Input should be a valid integer")
+        return value
 
 
 class PermissionsRequest(_Body):
@@ -178,10 +188,14 @@ class KeyDeleted(BaseModel):
     message: str
 
 
+_KEY_LIMIT = "This key's own request limit per window; absent when REQUEST_LIMIT applies."
+
+
 class KeyRevealed(BaseModel):
     message: str
     name: str
     key: str
+    request_limit: int | None = Field(None, description=_KEY_LIMIT)
 
 
 class KeyListing(BaseModel):
@@ -189,6 +203,25 @@ class KeyListing(BaseModel):
     name: str
     permissions: list[str]
     created_at: float | None = None
+    request_limit: int | None = Field(None, description=_KEY_LIMIT)
+
+
+class UsageTotals(BaseModel):
+    tasks: int = Field(..., description="Tasks this key created.")
+    completed: int = Field(..., description="Of those, completed.")
+    failed: int = Field(..., description="Of those, failed.")
+    cached: int = Field(..., description="Of those, completed from a shared result without a download.")
+    bytes: int = Field(..., description="Size of the outputs this key's tasks produced or were served from cache.")
+
+
+class UsageResponse(BaseModel):
+    name: str
+    window_seconds: int = Field(..., description="The rate-limit window (TASK_CLEANUP_TIME in seconds).")
+    limit: int = Field(..., description="Task-creating requests allowed per window.")
+    used: int = Field(..., description="Requests counted in the current window.")
+    remaining: int
+    reset: int = Field(..., description="Seconds until the oldest counted request leaves the window.")
+    totals: UsageTotals
 
 
 class Message(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings
@@ -21,6 +22,14 @@ from shared.stores.results import DONE, ResultStore
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A task completed at once from a shared result, and the size of the object it points at (for usage)."""
+
+    task_id: str
+    size: int
 
 
 class SubmissionSharing:
@@ -44,14 +53,15 @@ class SubmissionSharing:
 
     def serve_cached(
         self, caller: ApiKey, key: str, task_type: str, url: str, params: dict[str, Any], webhook_url: str | None = None,
-    ) -> str | None:
+    ) -> Served | None:
         """A new task completed from the done result under `key` (no download, no job); None when there is none."""
         found = self._results.get(key)
         ttl = self._settings.task_ttl_seconds
         if found is None or found["state"] != DONE or found["expires_at"] <= time.time() + 1:
             return None
         object_task, file_name = found["object_task"], found["file_name"]
-        if self._media.size(object_task, file_name) is None:  # removed behind the table's back: download again
+        size = self._media.size(object_task, file_name)
+        if size is None:  # removed behind the table's back: download again
             return None
         # The object must outlive this task before the task exists (a task never points at a deleted object).
         if not self._results.join(key, object_task, time.time() + ttl + 60):
@@ -63,5 +73,5 @@ class SubmissionSharing:
             except Conflict:
                 continue
             log.info("task served from a shared result", extra={"task_id": task_id, "object_task": object_task})
-            return task_id
+            return Served(task_id, size)
         raise Conflict("Could not allocate a task id, try again")

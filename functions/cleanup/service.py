@@ -17,6 +17,8 @@ from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
+from shared.stores.workers import WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class CleanupReport:
     dead_jobs_redriven: int = 0
     waiting_tasks_failed: int = 0
     shared_results_removed: int = 0
+    workers_removed: int = 0
     errors: int = 0
 
 
@@ -53,6 +56,8 @@ class CleanupService:
         waiting_seconds: int = 86400,
         notify: NotifyQueue | None = None,
         results: ResultStore | None = None,
+        usage: UsageStore | None = None,
+        workers: WorkerStore | None = None,
     ) -> None:
         self._notify = notify
         self._tasks = tasks
@@ -63,6 +68,8 @@ class CleanupService:
         self._max_attempts = max_attempts
         self._waiting = waiting_seconds
         self._results = results
+        self._usage = usage
+        self._workers = workers
 
     def run(self, now: float | None = None, max_batches: int = 50) -> CleanupReport:
         report = CleanupReport()
@@ -70,7 +77,21 @@ class CleanupService:
         self._settle_dead_jobs(report, now)
         self._remove_expired(report, now, max_batches)
         self._remove_expired_results(report, now, max_batches)
+        self._purge_workers(report, now)
         return report
+
+    def _purge_workers(self, report: CleanupReport, now: float) -> None:
+        if self._workers is None:
+            return
+        try:
+            report.workers_removed = self._workers.purge_expired(now)
+        except _STORE_ERRORS:
+            report.errors += 1
+            log.warning("could not purge expired worker records, will retry", exc_info=True)
+
+    def _count_failed(self, task: dict) -> None:
+        if self._usage is not None and task.get("owner"):
+            self._usage.add(task["owner"], failed=1)
 
     def _remove_expired(self, report: CleanupReport, now: float, max_batches: int) -> None:
         for _ in range(max_batches):
@@ -137,6 +158,7 @@ class CleanupService:
         if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
             self._announce_failure(task)
             report.waiting_tasks_failed += 1
+            self._count_failed(task)
             log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
         else:  # started or finished meanwhile: look again after another waiting period
             self._tasks.postpone_check(task_id, now + self._waiting)
@@ -179,5 +201,6 @@ class CleanupService:
             if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
                 self._announce_failure(task)
                 report.dead_jobs_failed += 1
+                self._count_failed(task)
                 log.info("dead job failed", extra={"task_id": job.task_id})
         self._dead_letters.delete(job)  # type: ignore[union-attr]

@@ -39,6 +39,7 @@ from shared.stores.queue import Job, JobQueue
 from shared.stores.results import ResultStore
 from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +360,7 @@ def main(stop_policy: StopPolicy | None = None) -> int:
             # The notifier drops events of tasks without a webhook_url, so every served task can be announced.
             on_completed=(lambda task_id: notify.announce(task_id, COMPLETED)) if notify is not None else None,
         ),
+        usage=UsageStore(clients.dynamodb, settings.usage_table),
     )
     # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
     presence = Presence(

@@ -36,6 +36,7 @@ from shared.webhooks import COMPLETED, FAILED
 from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class RunningJob:
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
     webhook: bool = False  # the task has a webhook_url: settling it queues an event for the notifier
     result_key: str | None = None  # the shared result this job downloads for (its waiters are completed with it)
+    owner: str = ""  # the key digest of the claimed task, for its usage totals
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -172,6 +174,7 @@ class JobService:
         heartbeat_queue: JobQueue | None = None,
         notify: NotifyQueue | None = None,
         sharing: WorkerSharing | None = None,
+        usage: UsageStore | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -190,6 +193,7 @@ class JobService:
         self._cookies = OperatorCookies(settings)
         self._notify = notify
         self._sharing = sharing
+        self._usage = usage
 
     # -- one message
 
@@ -270,6 +274,7 @@ class JobService:
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
         entry.result_key = task.get("result_key") if self._sharing is not None else None
         attempts = int(task.get("attempts") or 1)
+        entry.owner = str(task.get("owner") or "")
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         entry.webhook = bool(task.get("webhook_url"))
         if attempts > self._settings.max_attempts:
@@ -312,14 +317,16 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, share=not result.get("live"))
+            return self._complete(
+                entry, str(result["file_name"]), {**extra, "seconds": seconds}, share=not result.get("live"), size=int(result.get("bytes") or 0),
+            )
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], share: bool = True) -> Outcome:
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], share: bool = True, size: int = 0) -> Outcome:
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
         self._announce(entry, done, COMPLETED)
         if done and entry.result_key and self._sharing is not None:
@@ -328,6 +335,8 @@ class JobService:
                 self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
             else:  # a live recording: each waiter records for itself
                 self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
+        if done:  # counted by the holder whose write finished the task: once, however often the job ran
+            self._count(entry, completed=1, bytes=size)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -340,6 +349,8 @@ class JobService:
         if done and entry.result_key and self._sharing is not None:  # the waiters are not failed with it: one takes over
             sharing, key = self._sharing, entry.result_key
             self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
+        if done:
+            self._count(entry, failed=1)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
@@ -350,6 +361,9 @@ class JobService:
         if done is True and entry.webhook and self._notify is not None:
             notify = self._notify
             self._settle("queue webhook", lambda: notify.announce(entry.task_id, event_type))
+    def _count(self, entry: RunningJob, **counts: int) -> None:
+        if self._usage is not None and entry.owner:
+            self._usage.add(entry.owner, **counts)
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

@@ -46,6 +46,8 @@ OPERATIONS = [
     "DELETE /cookies",
     "GET /webhook_secret",
     "POST /webhook_secret",
+    "GET /usage",
+    "GET /usage/{name}",
     "GET /health",
 ]
 

@@ -112,7 +112,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
         log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
         # A live stream's recording is never a shared result, whichever endpoint asked for it.
-        return {"status": "completed", "file_name": path.name, "live": bool(seen.get("live"))}
+        return {"status": "completed", "file_name": path.name, "live": bool(seen.get("live")), "bytes": size}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
@@ -420,9 +420,18 @@ def _lower_priority(increment: int) -> None:
     """Run this job (and the ffmpeg it starts, which inherits it) below the worker, the API and the emulator."""
     if increment > 0:
         try:
-            os.nice(increment)
+            niceness = os.nice(increment)
         except OSError as err:  # e.g. a container without the permission: the job still runs
             log.warning("could not lower the job's CPU priority: %s", err)
+            return
+        # The job leads its own session (setsid), and Linux's autogroup scheduling gives every session an equal
+        # share of the CPU whatever its processes' nice: 8 jobs would get 8 shares to the API's one. The
+        # session's own nice is what ranks it (sched(7), /proc/<pid>/autogroup); absent without autogroups.
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(niceness))
+        except OSError:
+            pass
 
 
 def _become_job_process(result_fd: int) -> None:
