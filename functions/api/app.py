@@ -15,7 +15,7 @@ from functions.api.access_log import AccessLog
 from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
 from functions.api.schemas import MAX_COOKIES_BYTES, ErrorResponse
-from functions.api.routes import cookies, files, health, keys, tasks
+from functions.api.routes import cookies, files, health, keys, tasks, web
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         redirect_slashes=False,
     )
     app.state.container = container or Container(settings or get_settings())
-    for module in (tasks, keys, cookies, files, health):
+    for module in (tasks, keys, cookies, files, health, web):
         app.include_router(module.router)
     # A cookies file may be large (a body of up to 1 MiB); every other body stays small.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, path_limits={"/cookies": MAX_COOKIES_BYTES})
