@@ -48,6 +48,8 @@ async function main() {
   $("#mode-options").addEventListener("change", renderModeFields);
   $("#media-url").addEventListener("input", onUrlChanged);
   $("#clear-history").addEventListener("click", () => { history.clear(state.owner); renderHistory(); });
+  // Enabled only now: a submit before the handlers exist would be a plain form submission.
+  $("#use-key").disabled = false;
   const saved = keyStore.load();
   if (saved) {
     $("#api-key").value = saved;
