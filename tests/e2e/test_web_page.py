@@ -54,6 +54,7 @@ class Session:
 
     def open(self) -> Any:
         self.page.goto(self.base_url + "/")
+        expect(self.page.get_by_role("button", name="Use key")).to_be_enabled()
         return self.page
 
     def enter_key(self, key: str, remember: bool = False) -> None:

@@ -33,12 +33,7 @@ const state = {
 const poller = new Poller(() => state.key);
 
 async function main() {
-  try {
-    state.api = await loadApi();
-  } catch (err) {
-    showError($("#key-error"), `The page could not start: ${err.message}`);
-    return;
-  }
+  const ready = loadApi().then((api) => { state.api = api; });
   $("#key-form").addEventListener("submit", onKeySubmit);
   $("#forget-key").addEventListener("click", forgetKey);
   $("#info-form").addEventListener("submit", onGetInfo);
@@ -48,7 +43,13 @@ async function main() {
   $("#mode-options").addEventListener("change", renderModeFields);
   $("#media-url").addEventListener("input", onUrlChanged);
   $("#clear-history").addEventListener("click", () => { history.clear(state.owner); renderHistory(); });
-  // Enabled only now: a submit before the handlers exist would be a plain form submission.
+  try {
+    await ready;
+  } catch (err) {
+    showError($("#key-error"), `The page could not start: ${err.message}`);
+    return;
+  }
+  // Enabled only now: before, a submit would be a plain form submission, or find the page not ready.
   $("#use-key").disabled = false;
   const saved = keyStore.load();
   if (saved) {
@@ -158,6 +159,10 @@ async function onGetInfo(event) {
     const query = INFO_KEYS.map(encodeURIComponent).join("&");
     state.info = await call(state.key, "GET", `${done.file}?${query}`);
     state.infoUrl = url;
+    if (state.info.title) {
+      history.update(created.task_id, { title: state.info.title });
+      renderHistory();
+    }
     $("#info-status").textContent = "";
     renderInfo();
   } catch (err) {
