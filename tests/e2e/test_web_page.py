@@ -104,24 +104,20 @@ def session(browser: Any, stack: LocalStackProcess) -> Iterator[Session]:
     assert not s.foreign_requests(), f"the page called other origins: {s.foreign_requests()}"
 
 
-def watch_progress(page: Any, until: Any, timeout: float = TASK_TIMEOUT_MS / 1000) -> list[str | None]:
-    """aria-valuenow of the progress bar, each change, until `until` is visible."""
+def watch_progress(page: Any, until: Any, timeout: float = TASK_TIMEOUT_MS / 1000) -> list[tuple[str | None, str]]:
+    """(aria-valuenow, aria-valuetext) of the progress bar, each change, until `until` is visible."""
     bar = page.get_by_role("progressbar")
-    seen: list[str | None] = []
+    seen: list[tuple[str | None, str]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = bar.get_attribute("aria-valuenow")
+        done = until.is_visible()
+        value = tuple(bar.evaluate("e => [e.getAttribute('aria-valuenow'), e.getAttribute('aria-valuetext') || '']"))
         if not seen or seen[-1] != value:
             seen.append(value)
-        if until.is_visible():
-            break
+        if done:
+            return seen
         page.wait_for_timeout(100)
-    else:
-        raise AssertionError(f"not done after {timeout}s; progress seen: {seen}; {page.locator('#task-detail').inner_text()}")
-    final = bar.get_attribute("aria-valuenow")
-    if seen[-1] != final:
-        seen.append(final)
-    return seen
+    raise AssertionError(f"not done after {timeout}s; progress seen: {seen}")
 
 
 def test_web_page_is_served_with_strict_headers_and_the_api_is_unchanged(stack: LocalStackProcess) -> None:
@@ -173,8 +169,9 @@ def test_web_download_a_240p_clip_and_save_it(session: Session, client: Client, 
     page.get_by_role("button", name="Download").click()
     # THEN the progress bar moves from 0 to 100 and a "Save file" link appears
     progress = watch_progress(page, page.get_by_role("link", name="Save file"))
-    assert progress[0] == "0" and progress[-1] == "100", progress
-    numbers = [float(v) for v in progress if v is not None]
+    values = [v for v, _ in progress]
+    assert values[0] == "0" and values[-1] == "100" and progress[-1][1] == "Done", progress
+    numbers = [float(v) for v in values if v is not None]
     assert numbers == sorted(numbers), progress
 
     # WHEN the file is saved through the browser THEN it is a 4 +- 1 s clip at height 240
@@ -342,8 +339,9 @@ def test_web_records_a_live_stream_for_the_chosen_duration(session: Session, cli
     # WHEN 6 s are recorded
     page.get_by_label("Duration (seconds)").fill("6")
     record.click()
-    # THEN the bar passes through values between 0 and 100 on its way, and the file is about 6 s long
+    # THEN the bar shows the recording at work, then done; and the file is about 6 s long
     progress = watch_progress(page, page.get_by_role("link", name="Save file"))
-    assert progress[-1] == "100" and any(v is not None and 0 < float(v) < 100 for v in progress), progress
+    assert progress[0] == ("0", "Waiting for a worker") and progress[-1] == ("100", "Done"), progress
+    assert any(text.startswith("Working") for _, text in progress), progress
     info = probe(session.save(tmp_path))
     assert info["video"] is not None and abs(info["duration"] - 6) < 2, info
