@@ -26,7 +26,7 @@ _TYPES = {
 # Everything from this origin; images may also come from https: (the media's own thumbnail, fetched without a
 # referrer); no inline script or style, no plugin, no framing, no form posting anywhere else.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
