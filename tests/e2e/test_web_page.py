@@ -345,3 +345,49 @@ def test_web_records_a_live_stream_for_the_chosen_duration(session: Session, cli
     assert any(text.startswith("Working") for _, text in progress), progress
     info = probe(session.save(tmp_path))
     assert info["video"] is not None and abs(info["duration"] - 6) < 2, info
+
+
+def test_web_offers_newer_api_features_only_when_the_api_document_has_them(session: Session, client: Client, media_urls: dict[str, str]) -> None:
+    # GIVEN this API's own document, as the page reads it: no playlist, webhook or usage endpoint, no extra field
+    key = client.new_key(["get_video", "get_info"])
+    page = session.open()
+    session.enter_key(key)
+    page.get_by_label("Media URL").fill(media_urls["hls_master"])
+    page.get_by_role("button", name="Get info").click()
+    expect(page.get_by_role("button", name="Download")).to_be_visible(timeout=TASK_TIMEOUT_MS)
+    # THEN none of them is offered
+    expect(page.get_by_role("group", name="More options")).to_be_hidden()
+    expect(page.get_by_role("button", name="Download the whole playlist")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Usage and webhooks")).to_be_hidden()
+
+    # GIVEN a deployment whose document also has a webhook field, a playlist endpoint and usage (as newer versions
+    # add them: the document is extended in the browser, the requests still go to this stack)
+    status, _, doc = request("GET", session.base_url + "/openapi.json")
+    assert status == 200
+    doc["components"]["schemas"]["VideoRequest"]["properties"]["webhook_url"] = {
+        "anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}], "title": "Webhook URL", "description": "Called when the task ends.",
+    }
+    doc["paths"]["/get_playlist"] = {"post": doc["paths"]["/get_video"]["post"]}
+    doc["paths"]["/usage"] = {"get": {"responses": {}}}
+    page.route(session.base_url + "/openapi.json", lambda route: route.fulfill(json=doc))
+    page.route(session.base_url + "/usage", lambda route: route.fulfill(json={"tasks_in_window": 2, "request_limit": 8}))
+    page.reload()
+    expect(page.get_by_role("status").filter(has_text="This key may")).to_be_visible()
+    # THEN usage is shown in words, and the new field is offered for the media
+    expect(page.locator("#usage-list")).to_contain_text("request limit")
+    page.get_by_label("Media URL").fill(media_urls["hls_master"])
+    page.get_by_role("button", name="Get info").click()
+    expect(page.get_by_role("group", name="More options")).to_be_visible(timeout=TASK_TIMEOUT_MS)
+    # (the playlist choice is for playlists: this media is a single video, as its info says)
+    expect(page.get_by_role("button", name="Download the whole playlist")).to_be_hidden()
+    # AND a value typed there is sent with the download (this API ignores the unknown field and accepts the task)
+    page.get_by_label("Webhook URL").fill("http://127.0.0.1:9/hook")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/get_video")) as sent:
+        page.get_by_role("button", name="Download", exact=True).click()
+    assert sent.value.post_data_json["webhook_url"] == "http://127.0.0.1:9/hook"
+    expect(page.get_by_role("link", name="Save file")).to_be_visible(timeout=TASK_TIMEOUT_MS)
+    # AND a key that cannot look media up first is offered the playlist download straight away
+    page.get_by_role("button", name="Forget key").click()
+    session.enter_key(client.new_key(["get_video"]))
+    expect(page.get_by_role("button", name="Download the whole playlist")).to_be_visible()
+    expect(page.get_by_role("button", name="Get info")).to_be_hidden()

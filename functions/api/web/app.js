@@ -87,6 +87,7 @@ async function useKey(key) {
     showError($("#key-error"), err.message);
     return;
   }
+  poller.stop(); // the previous key's tasks are not this key's to poll
   state.key = key;
   state.perms = new Set(granted.filter(Boolean));
   state.owner = await fingerprint(key);
@@ -194,8 +195,12 @@ function renderInfo() {
     show(thumb, false);
   }
   show($("#media-card"), true);
+  const choices = modes();
+  if (!choices.length) {
+    $("#info-status").textContent = isLive() ? "This key may not record live streams." : "This key may look media up, but not download it.";
+  }
   renderDownloadForm();
-  show($("#download-form"), true);
+  show($("#download-form"), choices.length > 0);
 }
 
 function isLive() {
