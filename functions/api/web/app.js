@@ -4,7 +4,8 @@ import { ApiError, call, has, keyStore, loadApi } from "./api.js";
 import { setupAdmin } from "./admin.js";
 import { setupAccount } from "./account.js";
 import { renderExtraFields, readExtraFields } from "./fields.js";
-import { Poller, fingerprint, history, isFinished } from "./tasks.js";
+import { Poller, fingerprint, history } from "./tasks.js";
+import { TASK_WORDS, renderHistory as drawHistory, renderHistoryItem, resumeHistory, sentence, setProgress } from "./taskview.js";
 import { $, formatBytes, formatDuration, show, showError } from "./ui.js";
 
 const PERMISSION_WORDS = {
@@ -12,11 +13,6 @@ const PERMISSION_WORDS = {
   get_video: "download video", get_audio: "download audio", get_live_video: "record live video",
   get_live_audio: "record live audio", get_info: "get media info",
 };
-const TASK_WORDS = {
-  get_video: "Video", get_audio: "Audio", get_live_video: "Live video", get_live_audio: "Live audio",
-  get_info: "Info", get_playlist: "Playlist",
-};
-const STATE_WORDS = { waiting: "Waiting for a worker", processing: "Working", completed: "Done", error: "Failed" };
 // Request fields the form itself handles; any other field of the request schema is offered under "More options".
 const HANDLED_FIELDS = new Set(["url", "video_format", "audio_format", "output_format", "start_time", "end_time", "force_keyframes", "start", "duration"]);
 const INFO_KEYS = ["title", "duration", "thumbnail", "is_live", "live_status", "uploader", "extractor_key", "_type", "playlist_count", "qualities"];
@@ -42,7 +38,7 @@ async function main() {
   $("#playlist").addEventListener("click", onPlaylist);
   $("#mode-options").addEventListener("change", renderModeFields);
   $("#media-url").addEventListener("input", onUrlChanged);
-  $("#clear-history").addEventListener("click", () => { history.clear(state.owner); renderHistory(); });
+  $("#clear-history").addEventListener("click", () => { history.clear(state.owner); drawHistory(state.owner); });
   try {
     await ready;
   } catch (err) {
@@ -96,8 +92,8 @@ async function useKey(key) {
   const words = [...state.perms].map((p) => PERMISSION_WORDS[p] || p.replaceAll("_", " "));
   $("#key-status").textContent = words.length ? `This key may: ${words.join(", ")}.` : "This key may not do anything here.";
   renderSections();
-  renderHistory();
-  resumeHistory();
+  drawHistory(state.owner);
+  resumeHistory(state.owner, poller);
 }
 
 function forgetKey() {
@@ -162,7 +158,7 @@ async function onGetInfo(event) {
     state.infoUrl = url;
     if (state.info.title) {
       history.update(created.task_id, { title: state.info.title });
-      renderHistory();
+      drawHistory(state.owner);
     }
     $("#info-status").textContent = "";
     renderInfo();
@@ -371,7 +367,7 @@ function onPlaylist() {
 
 function remember(id, type, url) {
   history.add({ id, type, url, title: state.info && state.infoUrl === url ? state.info.title || "" : "", owner: state.owner, created: Date.now() });
-  renderHistory();
+  drawHistory(state.owner);
 }
 
 /** Show a task in the "Current task" panel and follow it to its end. */
@@ -389,122 +385,6 @@ function follow(id, type) {
     renderHistoryItem(id, status);
     setProgress(status);
   });
-}
-
-function setProgress(status) {
-  const bar = $("#progress");
-  const p = status.progress || {};
-  let value = 0;
-  if (status.status === "completed") value = 100;
-  else if (typeof p.percent === "number") value = Math.max(0, Math.min(100, p.percent));
-  const known = status.status !== "processing" || typeof p.percent === "number";
-  if (known) {
-    bar.setAttribute("aria-valuenow", String(Math.round(value)));
-    bar.removeAttribute("data-indeterminate");
-  } else {
-    bar.removeAttribute("aria-valuenow"); // indeterminate: the tool reports no percent (e.g. cutting a clip)
-    bar.setAttribute("data-indeterminate", "");
-  }
-  $("#progress-fill").style.width = `${known ? value : 100}%`;
-  const parts = [STATE_WORDS[status.status] || status.status];
-  if (p.stage && status.status === "processing") parts.push(p.stage);
-  if (typeof p.percent === "number" && status.status === "processing") parts.push(`${p.percent.toFixed(0)}%`);
-  if (p.downloaded_bytes && status.status === "processing") parts.push(formatBytes(p.downloaded_bytes) + (p.total_bytes ? ` of ${formatBytes(p.total_bytes)}` : ""));
-  if (p.speed && status.status === "processing") parts.push(`${formatBytes(p.speed)}/s`);
-  if (typeof p.eta === "number" && p.eta > 0 && status.status === "processing") parts.push(`about ${formatDuration(p.eta)} left`);
-  bar.setAttribute("aria-valuetext", parts.join(", "));
-  $("#task-detail").textContent = parts.join(" · ");
-  if (status.status === "completed" && status.file) {
-    const link = $("#save-file");
-    link.href = saveHref(status.file);
-    link.setAttribute("download", status.file.split("/").pop());
-    show($("#task-result"), true);
-  }
-  if (status.status === "error") showError($("#task-error"), `The task failed: ${sentence(status.error)}`);
-}
-
-function saveHref(file) {
-  // raw=true: the storage link answers as an attachment, so the browser saves instead of playing it.
-  return `${file}${file.includes("?") ? "&" : "?"}raw=true`;
-}
-
-function sentence(text) {
-  const t = String(text || "no reason given").trim();
-  return /[.!?]$/.test(t) ? t : `${t}.`;
-}
-
-// -- history
-
-function renderHistory() {
-  const list = $("#history");
-  list.replaceChildren();
-  const items = history.mine(state.owner);
-  for (const item of items) list.append(historyItem(item));
-  if (!items.length) {
-    const empty = Object.assign(document.createElement("li"), { className: "hint", textContent: "No tasks yet." });
-    list.append(empty);
-  }
-  show($("#clear-history"), items.length > 0);
-}
-
-function historyItem(item) {
-  const li = document.createElement("li");
-  li.id = `task-${item.id}`;
-  const title = Object.assign(document.createElement("span"), { className: "history-title", textContent: item.title || item.url });
-  const meta = Object.assign(document.createElement("span"), { className: "hint history-meta" });
-  const link = Object.assign(document.createElement("a"), { className: "history-link" });
-  link.hidden = true;
-  li.append(title, meta, link);
-  fillHistoryItem(li, item, item.last || null);
-  return li;
-}
-
-function fillHistoryItem(li, item, status) {
-  const meta = li.querySelector(".history-meta");
-  const link = li.querySelector(".history-link");
-  const when = new Date(item.created).toLocaleString();
-  const stateText = status ? STATE_WORDS[status.status] || status.status : "Checking…";
-  let text = `${TASK_WORDS[item.type] || item.type} · ${when} · ${stateText}`;
-  if (status && status.status === "processing" && status.progress && typeof status.progress.percent === "number") text += ` ${status.progress.percent.toFixed(0)}%`;
-  if (status && status.status === "error") text += `: ${sentence(status.error)}`;
-  if (status && status.status === "expired") text = `${TASK_WORDS[item.type] || item.type} · ${when} · Expired`;
-  meta.textContent = text;
-  if (status && status.status === "completed" && status.file) {
-    const name = status.file.split("/").pop();
-    link.href = saveHref(status.file);
-    link.setAttribute("download", name);
-    link.textContent = name;
-    link.setAttribute("aria-label", `Save ${name} of ${item.title || item.url}`);
-    link.hidden = false;
-  } else {
-    link.hidden = true;
-  }
-}
-
-function renderHistoryItem(id, status) {
-  const item = history.all().find((t) => t.id === id);
-  if (!item) return;
-  const last = { status: status.status, file: status.file, error: status.error, progress: status.progress };
-  history.update(id, { last });
-  const li = document.getElementById(`task-${id}`);
-  if (li) fillHistoryItem(li, item, last);
-}
-
-/** Refresh every listed task once, and follow those still running; expired ones leave the list. */
-function resumeHistory() {
-  for (const item of history.mine(state.owner)) {
-    if (item.last && isFinished(item.last.status) && item.last.status === "error") continue;
-    poller.watch(item.id, (status, err) => {
-      if (err && err.status === 404) {
-        history.remove(item.id);
-        const li = document.getElementById(`task-${item.id}`);
-        if (li) fillHistoryItem(li, item, { status: "expired" });
-        return;
-      }
-      if (err) return;
-      renderHistoryItem(item.id, status);
-    });
-  }
 }
 
 main();
