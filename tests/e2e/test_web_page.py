@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.browser]
 
 ALL = ["create_key", "delete_key", "get_key", "get_keys", "get_video", "get_audio", "get_live_video", "get_live_audio", "get_info"]
 TASK_TIMEOUT_MS = 120_000
+# Generous waits, not timings: on a loaded machine (the suite runs beside other stacks) a page load can take 30 s+.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,8 @@ class Session:
 @pytest.fixture
 def session(browser: Any, stack: LocalStackProcess) -> Iterator[Session]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(60_000)
+    context.set_default_navigation_timeout(TASK_TIMEOUT_MS)
     s = Session(context.new_page(), stack.base_url)
     yield s
     context.close()
