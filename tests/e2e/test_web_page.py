@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.e2e.conftest import ADMIN_KEY, Client
+from tests.e2e.conftest import ADMIN_KEY, REQUEST_LIMIT, Client
 from tests.support.browser import chromium_path, origin
 from tests.support.media import probe
 from tests.support.stack import LocalStackProcess, request
+from tests.support.webhook_receiver import WebhookReceiver
 
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.browser]
@@ -168,8 +169,8 @@ def test_web_download_a_240p_clip_and_save_it(session: Session, client: Client, 
     # WHEN 240p and a 2-6 s clip are chosen and downloaded
     quality.select_option(label=next(lab for lab in labels if lab.startswith("240p")))
     expect(page.get_by_label("Output format")).to_have_value("mp4")
-    page.get_by_label("Start").fill("2")
-    page.get_by_label("End").fill("6")
+    page.get_by_label("Start", exact=True).fill("2")
+    page.get_by_label("End", exact=True).fill("6")
     page.get_by_role("button", name="Download").click()
     # THEN the progress bar moves: seen at work (waiting, or working without a percent while ffmpeg cuts the
     # clip), then at 100 when done, and a "Save file" link appears
@@ -247,6 +248,7 @@ def test_web_admin_creates_and_deletes_a_key(session: Session, client: Client) -
     page.get_by_label("Key name").fill(name)
     page.get_by_role("checkbox", name="get_info", exact=True).check()
     page.get_by_role("checkbox", name="get_audio", exact=True).check()
+    page.get_by_label("Request limit").fill("3")
     page.get_by_role("button", name="Create key").click()
     # THEN the new key is shown once, with a copy button, and it works with exactly those permissions
     expect(page.get_by_role("button", name="Copy key")).to_be_visible()
@@ -259,6 +261,12 @@ def test_web_admin_creates_and_deletes_a_key(session: Session, client: Client) -
     keys = page.locator("#keys-list")
     expect(keys).to_contain_text(name)
     assert shown not in keys.inner_text() and ADMIN_KEY not in keys.inner_text()
+    # AND it has its own request limit, in the list and in its usage
+    assert client.call("GET", "/get_keys")[2][name]["request_limit"] == 3
+    expect(keys).to_contain_text("own limit: 3 task requests per window")
+    # AND another key's usage is shown by name (the admin key's: see the report on /usage/<name> and deletion)
+    page.get_by_role("button", name="Usage of key admin", exact=True).click()
+    expect(page.get_by_label("Usage of admin", exact=True)).to_contain_text(f"Task requests allowed per window{REQUEST_LIMIT}")
 
     # WHEN its deletion is cancelled THEN it stays
     page.get_by_role("button", name=f"Delete key {name}").click()
@@ -271,6 +279,10 @@ def test_web_admin_creates_and_deletes_a_key(session: Session, client: Client) -
     expect(page.get_by_role("status").filter(has_text="is deleted")).to_be_visible()
     expect(keys).not_to_contain_text(name)
     assert name not in client.call("GET", "/get_keys")[2]
+    # (another API process may remember the key for KEY_CACHE_SECONDS, 5 s: README; waited for, generously)
+    deadline = time.monotonic() + 60
+    while client.call("POST", "/check_permissions", {"permissions": ["get_info"]}, key=shown)[0] != 401 and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert client.call("POST", "/check_permissions", {"permissions": ["get_info"]}, key=shown)[0] == 401
 
 
@@ -353,24 +365,25 @@ def test_web_records_a_live_stream_for_the_chosen_duration(session: Session, cli
 
 
 def test_web_offers_newer_api_features_only_when_the_api_document_has_them(session: Session, client: Client, media_urls: dict[str, str]) -> None:
-    # GIVEN this API's own document, as the page reads it: no playlist, webhook or usage endpoint, no extra field
-    key = client.new_key(["get_video", "get_info"])
-    page = session.open()
-    session.enter_key(key)
-    page.get_by_label("Media URL").fill(media_urls["hls_master"])
-    page.get_by_role("button", name="Get info").click()
-    expect(page.get_by_role("button", name="Download")).to_be_visible(timeout=TASK_TIMEOUT_MS)
-    # THEN none of them is offered
-    expect(page.get_by_role("group", name="More options")).to_be_hidden()
-    expect(page.get_by_role("button", name="Download the whole playlist")).to_be_hidden()
-    expect(page.get_by_role("heading", name="Usage and webhooks")).to_be_hidden()
-
-    # GIVEN a deployment whose document also has a webhook field, a playlist endpoint and usage (as newer versions
-    # add them: the document is extended in the browser, the requests still go to this stack)
+    # GIVEN this API's own document, as the page reads it: webhooks, shared results and usage, no playlist endpoint
     status, _, doc = request("GET", session.base_url + "/openapi.json")
     assert status == 200
-    doc["components"]["schemas"]["VideoRequest"]["properties"]["webhook_url"] = {
-        "anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}], "title": "Webhook URL", "description": "Called when the task ends.",
+    perms = doc["components"]["schemas"]["PermissionsRequest"]["properties"]["permissions"]["items"]["enum"]
+    wanted = ["get_video", "get_info"] + (["get_playlist"] if "get_playlist" in perms else [])
+    page = session.open()
+    session.enter_key(client.new_key(wanted))
+    page.get_by_label("Media URL").fill(media_urls["hls_master"])
+    page.get_by_role("button", name="Get info").click()
+    expect(page.get_by_role("button", name="Download", exact=True)).to_be_visible(timeout=TASK_TIMEOUT_MS)
+    # THEN the webhook and shared-result fields are offered (sharing on, as the API's default), and usage is shown
+    expect(page.get_by_label("Webhook URL")).to_be_visible()
+    expect(page.get_by_label("Use a shared result")).to_be_checked()
+    expect(page.get_by_role("heading", name="Usage and webhooks")).to_be_visible()
+
+    # GIVEN a deployment whose document also has an unknown field and a playlist endpoint (as newer versions add
+    # them: the document is extended in the browser, the requests still go to this stack)
+    doc["components"]["schemas"]["VideoRequest"]["properties"]["subtitle_langs"] = {
+        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}], "title": "Subtitle languages", "description": "Subtitles to embed.",
     }
     doc["paths"]["/get_playlist"] = {"post": doc["paths"]["/get_video"]["post"]}
     doc["paths"]["/usage"] = {"get": {"responses": {}}}
@@ -378,21 +391,62 @@ def test_web_offers_newer_api_features_only_when_the_api_document_has_them(sessi
     page.route(session.base_url + "/usage", lambda route: route.fulfill(json={"tasks_in_window": 2, "request_limit": 8}))
     page.reload()
     expect(page.get_by_role("status").filter(has_text="This key may")).to_be_visible()
-    # THEN usage is shown in words, and the new field is offered for the media
+    # THEN usage of an unknown shape is still shown in words, and the new field is offered for the media
     expect(page.locator("#usage-list")).to_contain_text("request limit")
     page.get_by_label("Media URL").fill(media_urls["hls_master"])
     page.get_by_role("button", name="Get info").click()
-    expect(page.get_by_role("group", name="More options")).to_be_visible(timeout=TASK_TIMEOUT_MS)
+    expect(page.get_by_label("Subtitle languages")).to_be_visible(timeout=TASK_TIMEOUT_MS)
     # (the playlist choice is for playlists: this media is a single video, as its info says)
     expect(page.get_by_role("button", name="Download the whole playlist")).to_be_hidden()
-    # AND a value typed there is sent with the download (this API ignores the unknown field and accepts the task)
-    page.get_by_label("Webhook URL").fill("http://127.0.0.1:9/hook")
+    # AND values typed there are sent with the download, typed (a list; cache false once unticked)
+    page.get_by_label("Subtitle languages").fill("en, de")
+    page.get_by_label("Use a shared result").uncheck()
     with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/get_video")) as sent:
         page.get_by_role("button", name="Download", exact=True).click()
-    assert sent.value.post_data_json["webhook_url"] == "http://127.0.0.1:9/hook"
+    assert sent.value.post_data_json["subtitle_langs"] == ["en", "de"] and sent.value.post_data_json["cache"] is False
     expect(page.get_by_role("link", name="Save file")).to_be_visible(timeout=TASK_TIMEOUT_MS)
     # AND a key that cannot look media up first is offered the playlist download straight away
     page.get_by_role("button", name="Forget key").click()
-    session.enter_key(client.new_key(["get_video"]))
+    session.enter_key(client.new_key([p for p in wanted if p != "get_info"]))
     expect(page.get_by_role("button", name="Download the whole playlist")).to_be_visible()
     expect(page.get_by_role("button", name="Get info")).to_be_hidden()
+
+
+def test_web_webhook_secret_shared_result_and_usage(session: Session, client: Client, media_urls: dict[str, str]) -> None:
+    # GIVEN a key in the page and a loopback webhook receiver
+    with WebhookReceiver() as receiver:
+        key = client.new_key(["get_video", "get_info"])
+        page = session.open()
+        session.enter_key(key)
+        # WHEN the webhook secret is shown THEN it is this key's secret, with a copy button
+        page.get_by_role("button", name="Show webhook secret").click()
+        expect(page.get_by_role("button", name="Copy webhook secret")).to_be_visible()
+        secret = page.locator("#webhook-secret").inner_text().strip()
+        assert secret.startswith("whsec_") and client.call("GET", "/webhook_secret", key=key)[2]["secret"] == secret
+        # WHEN a video is downloaded with a webhook URL
+        page.get_by_label("Media URL").fill(media_urls["mp4"])
+        page.get_by_role("button", name="Get info").click()
+        page.get_by_label("Webhook URL").fill(receiver.plan("/page", 200))
+        page.get_by_role("button", name="Download", exact=True).click()
+        expect(page.get_by_role("link", name="Save file")).to_be_visible(timeout=TASK_TIMEOUT_MS)
+        # THEN the receiver gets a task.completed signed with the shown secret
+        (delivery,) = receiver.wait_for("/page")
+        assert delivery.verify(secret)["type"] == "task.completed"
+        # AND the key's remaining requests are shown from the RateLimit headers (get_info and get_video counted)
+        expect(page.locator("#limit-status")).to_contain_text(f"of {REQUEST_LIMIT} task requests left")
+    # WHEN the same video is downloaded again THEN it is done from a shared result, said in words
+    page.get_by_label("Webhook URL").fill("")
+    page.get_by_role("button", name="Download", exact=True).click()
+    expect(page.locator("#task-detail")).to_contain_text("served from a shared result", timeout=TASK_TIMEOUT_MS)
+    expect(page.locator("#history")).to_contain_text("from a shared result")
+    # AND the usage panel says in words what the key did
+    page.get_by_role("button", name="Refresh usage").click()
+    usage = page.locator("#usage-list")
+    expect(usage).to_contain_text("Completed from shared results")
+    expect(usage).to_contain_text(f"Task requests allowed per window{REQUEST_LIMIT}")
+    # WHEN the secret is rotated after confirming THEN the new one is shown and is the key's secret now
+    page.get_by_role("button", name="Rotate webhook secret").click()
+    page.get_by_role("button", name="Yes, rotate the secret").click()
+    expect(page.locator("#webhook-secret-note")).to_contain_text("New webhook secret")
+    rotated = page.locator("#webhook-secret").inner_text().strip()
+    assert rotated != secret and client.call("GET", "/webhook_secret", key=key)[2]["secret"] == rotated

@@ -1,6 +1,7 @@
 // Key management for keys with create_key / get_keys / delete_key: list, create (shown once), delete (confirmed).
 
-import { call } from "./api.js";
+import { call, has } from "./api.js";
+import { renderUsage } from "./account.js";
 import { $, confirmAction, copyText, show, showError } from "./ui.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -23,6 +24,8 @@ export function setupAdmin(api, key, perms) {
     $("#copy-new-key").addEventListener("click", onCopy);
     wired = true;
   }
+  const create = api.requestSchema("/create_key");
+  show($("#new-key-limit-field"), Boolean(create && create.properties && create.properties.request_limit));
   renderPermissionChoices();
   if (perms.has("get_keys")) loadKeys();
 }
@@ -46,8 +49,15 @@ async function onCreate(event) {
   const permissions = [...document.querySelectorAll("#new-key-permissions input:checked")].map((i) => i.value);
   if (!NAME_PATTERN.test(name)) return showError($("#admin-error"), "Give the key a name: letters, digits, “.”, “_” and “-”, starting with a letter or digit (at most 64).");
   if (!permissions.length) return showError($("#admin-error"), "Tick at least one permission for the new key.");
+  const body = { name, permissions };
+  const limit = $("#new-key-limit");
+  if (!limit.closest("[hidden]") && limit.value.trim()) {
+    const n = Number(limit.value);
+    if (!Number.isInteger(n) || n < 1) return showError($("#admin-error"), "The request limit must be a whole number, 1 or more.");
+    body.request_limit = n;
+  }
   try {
-    const created = await call(ctx.key, "POST", "/create_key", { name, permissions });
+    const created = await call(ctx.key, "POST", "/create_key", body);
     $("#new-key-label").textContent = `“${created.name}”`;
     $("#new-key-value").textContent = created.key;
     $("#copy-status").textContent = "";
@@ -86,6 +96,25 @@ function keyItem(entry) {
   li.append(name, perms);
   if (entry.created_at) {
     li.append(Object.assign(document.createElement("span"), { className: "hint", textContent: `created ${new Date(entry.created_at * 1000).toLocaleString()}` }));
+  }
+  if (entry.request_limit) {
+    li.append(Object.assign(document.createElement("span"), { className: "hint", textContent: `own limit: ${entry.request_limit} task requests per window` }));
+  }
+  if (has(ctx.api, "get", "/usage/{name}")) {
+    // Listing keys needs get_keys, and so does another key's usage: whoever sees this list may read it.
+    const usage = Object.assign(document.createElement("button"), { type: "button", className: "secondary small", textContent: "Usage" });
+    usage.setAttribute("aria-label", `Usage of key ${entry.name}`);
+    const box = Object.assign(document.createElement("dl"), { className: "pairs", hidden: true });
+    box.setAttribute("aria-label", `Usage of ${entry.name}`);
+    usage.addEventListener("click", async () => {
+      try {
+        renderUsage(box, await call(ctx.key, "GET", `/usage/${encodeURIComponent(entry.name)}`));
+        box.hidden = false;
+      } catch (err) {
+        showError($("#admin-error"), err.message);
+      }
+    });
+    li.append(usage, box);
   }
   if (ctx.perms.has("delete_key")) {
     const button = Object.assign(document.createElement("button"), { type: "button", className: "danger small", textContent: "Delete" });

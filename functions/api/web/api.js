@@ -60,6 +60,12 @@ export const keyStore = {
   },
 };
 
+let rateListener = null;
+/** Be told the RateLimit-Limit/-Remaining/-Reset headers of every answer that has them (task-creating requests). */
+export function onRateLimit(listener) {
+  rateListener = listener;
+}
+
 /** A request to this origin; resolves to the parsed JSON (or null), rejects with an ApiError. */
 export async function call(key, method, path, body) {
   if (!path.startsWith("/") || path.startsWith("//")) throw new ApiError("Refused: only this site is called.", 0);
@@ -74,6 +80,10 @@ export async function call(key, method, path, body) {
     });
   } catch {
     throw new ApiError("Could not reach the service. Check your connection and try again.", 0);
+  }
+  const remaining = response.headers.get("RateLimit-Remaining");
+  if (remaining !== null && rateListener) {
+    rateListener({ limit: response.headers.get("RateLimit-Limit"), remaining, reset: response.headers.get("RateLimit-Reset") });
   }
   let payload = null;
   const type = response.headers.get("Content-Type") || "";

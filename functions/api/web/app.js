@@ -1,6 +1,6 @@
 // The page: enter a key, see what it may do, get info, download or record, follow progress, save the file.
 
-import { ApiError, call, has, keyStore, loadApi } from "./api.js";
+import { ApiError, call, has, keyStore, loadApi, onRateLimit } from "./api.js";
 import { setupAdmin } from "./admin.js";
 import { setupAccount } from "./account.js";
 import { renderExtraFields, readExtraFields } from "./fields.js";
@@ -38,6 +38,10 @@ async function main() {
   $("#playlist").addEventListener("click", onPlaylist);
   $("#mode-options").addEventListener("change", renderModeFields);
   $("#media-url").addEventListener("input", onUrlChanged);
+  onRateLimit((r) => {
+    const wait = Number(r.reset) > 0 ? `; one more is allowed in ${formatDuration(r.reset)}` : "";
+    $("#limit-status").textContent = `${r.remaining} of ${r.limit} task requests left for this key in this window${wait}.`;
+  });
   $("#clear-history").addEventListener("click", () => { history.clear(state.owner); drawHistory(state.owner); });
   try {
     await ready;

@@ -1,6 +1,9 @@
 // Request fields this page does not know by name (newer options of the API: webhooks, subtitles, ...), rendered
 // from the endpoint's JSON schema in /openapi.json, so the page offers whatever the deployment accepts.
 
+// Better words for fields this API has, where its schema's title is terse.
+const LABELS = { webhook_url: "Webhook URL (gets a signed POST when the task finishes)", cache: "Use a shared result if the same file was already made" };
+
 /** The field's own schema, without the `null` of an optional value. */
 function core(api, schema) {
   const resolved = api.resolve(schema);
@@ -29,7 +32,7 @@ export function renderExtraFields(container, api, schema, handled) {
     const id = `extra-${name}`;
     const wrap = document.createElement("div");
     wrap.className = kind === "boolean" ? "check" : "field";
-    const label = Object.assign(document.createElement("label"), { htmlFor: id, textContent: prop.title || name.replaceAll("_", " ") });
+    const label = Object.assign(document.createElement("label"), { htmlFor: id, textContent: LABELS[name] || prop.title || name.replaceAll("_", " ") });
     let input;
     if (kind === "enum") {
       input = document.createElement("select");
@@ -42,6 +45,10 @@ export function renderExtraFields(container, api, schema, handled) {
     }
     Object.assign(input, { id, name });
     input.dataset.kind = kind;
+    if (kind === "boolean") {
+      input.checked = prop.default === true; // e.g. `cache`: on unless unticked
+      input.dataset.default = String(prop.default === true);
+    }
     input.dataset.itemType = (prop.items && prop.items.type) || "";
     if (name in previous) {
       if (kind === "boolean") input.checked = previous[name];
@@ -71,7 +78,8 @@ export function readExtraFields(container) {
   for (const input of container.querySelectorAll("input, select")) {
     const kind = input.dataset.kind;
     if (kind === "boolean") {
-      if (input.checked) out[input.name] = true;
+      // Sent only when it differs from the API's default.
+      if (String(input.checked) !== input.dataset.default) out[input.name] = input.checked;
       continue;
     }
     const value = input.value.trim();

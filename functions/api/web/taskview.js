@@ -7,6 +7,7 @@ export const TASK_WORDS = {
   get_video: "Video", get_audio: "Audio", get_live_video: "Live video", get_live_audio: "Live audio",
   get_info: "Info", get_playlist: "Playlist",
 };
+const CACHED_WORDS = "served from a shared result: the same file was already made, so nothing was downloaded again";
 const STATE_WORDS = { waiting: "Waiting for a worker", processing: "Working", completed: "Done", error: "Failed" };
 /** The progress bar, its text and the "Save file" link, from a /status answer. */
 export function setProgress(status) {
@@ -25,6 +26,8 @@ export function setProgress(status) {
   }
   $("#progress-fill").style.width = `${known ? value : 100}%`;
   const parts = [STATE_WORDS[status.status] || status.status];
+  if (status.status === "completed" && status.cached) parts.push(CACHED_WORDS);
+  if (status.webhook) parts.push(webhookWords(status.webhook));
   if (p.stage && status.status === "processing") parts.push(p.stage);
   if (typeof p.percent === "number" && status.status === "processing") parts.push(`${p.percent.toFixed(0)}%`);
   if (p.downloaded_bytes && status.status === "processing") parts.push(formatBytes(p.downloaded_bytes) + (p.total_bytes ? ` of ${formatBytes(p.total_bytes)}` : ""));
@@ -39,6 +42,14 @@ export function setProgress(status) {
     show($("#task-result"), true);
   }
   if (status.status === "error") showError($("#task-error"), `The task failed: ${sentence(status.error)}`);
+}
+
+/** A task's webhook delivery state in words. */
+export function webhookWords(w) {
+  const code = w.last_status_code ? ` (last answer HTTP ${w.last_status_code})` : "";
+  if (w.status === "delivered") return "webhook delivered";
+  if (w.status === "failed") return `webhook failed after ${w.attempts} attempts${code}`;
+  return w.attempts ? `webhook not delivered yet, ${w.attempts} attempts so far${code}` : "webhook to be sent";
 }
 
 export function saveHref(file) {
@@ -84,6 +95,7 @@ function fillHistoryItem(li, item, status) {
   const stateText = status ? STATE_WORDS[status.status] || status.status : "Checking…";
   let text = `${TASK_WORDS[item.type] || item.type} · ${when} · ${stateText}`;
   if (status && status.status === "processing" && status.progress && typeof status.progress.percent === "number") text += ` ${status.progress.percent.toFixed(0)}%`;
+  if (status && status.status === "completed" && status.cached) text += ", from a shared result";
   if (status && status.status === "error") text += `: ${sentence(status.error)}`;
   if (status && status.status === "expired") text = `${TASK_WORDS[item.type] || item.type} · ${when} · Expired`;
   meta.textContent = text;
@@ -102,7 +114,7 @@ function fillHistoryItem(li, item, status) {
 export function renderHistoryItem(id, status) {
   const item = history.all().find((t) => t.id === id);
   if (!item) return;
-  const last = { status: status.status, file: status.file, error: status.error, progress: status.progress };
+  const last = { status: status.status, file: status.file, error: status.error, progress: status.progress, cached: status.cached };
   history.update(id, { last });
   const li = document.getElementById(`task-${id}`);
   if (li) fillHistoryItem(li, item, last);
