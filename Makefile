@@ -1,5 +1,5 @@
 # The two commands: `make run` starts the whole stack locally, `make test` passes the suite.
-# Both set everything up on a fresh machine first (venv, pinned packages, ffmpeg).
+# Both set everything up on a fresh machine first (venv, pinned packages, ffmpeg; chromium for the tests).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,16 +8,16 @@ PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-fast bench lint deploy canary setup ffmpeg nodejs clean
+.PHONY: run test test-fast bench lint deploy canary setup ffmpeg nodejs chromium clean
 
 # YTDLP_VERSION=<release|latest|nightly> make run: the workers run that yt-dlp (docs/sites.md).
 run: setup
 	$(PY) -m infra.local
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest -n $(TEST_WORKERS)
 
-test-fast: setup
+test-fast: setup chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 bench: setup
@@ -67,6 +67,19 @@ ffmpeg:
 			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg; \
 		else \
 			echo "ffmpeg and ffprobe are required: install them (e.g. 'sudo apt-get install ffmpeg' or 'brew install ffmpeg') and run this again." >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+# The web page's browser tests drive the system Chromium through Playwright (no browser download): Debian's
+# `chromium` package, installed through apt when missing and running as root, otherwise explained.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium with apt-get"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		else \
+			echo "chromium is required by the web page's tests: install it (e.g. 'sudo apt-get install chromium') and run this again." >&2; \
 			exit 1; \
 		fi; \
 	fi

@@ -43,6 +43,8 @@ LAMBDA_PLATFORM = (
 )  # fmt: skip
 # Entry points named by template.yaml's Handler properties.
 HANDLERS = ("functions/api/handler.py", "functions/cleanup/handler.py", "functions/notify/handler.py")
+# The web page the API serves at `/` (functions/api/web/, copied with functions/api).
+WEB_PAGE = ("functions/api/web/index.html", "functions/api/web/app.js", "functions/api/web/app.css")
 # Must never be in the package: the worker and what only it, the local stack or the tests need.
 FORBIDDEN = ("functions/worker", "tests", "infra", "yt_dlp", "moto", "uvicorn", "samtranslator", "cfnlint", "pytest")
 # botocore ships the models of 400+ services; the functions call these (and credential providers may call sts/sso).
@@ -166,7 +168,7 @@ def elf_machine(path: Path) -> int | None:
 def verify(dest: Path, pins: dict[str, str] | None = None, arm64: bool = True) -> None:
     """Raise BuildError unless `dest` is a package template.yaml can run."""
     problems: list[str] = []
-    problems += [f"missing {h}" for h in HANDLERS if not (dest / h).is_file()]
+    problems += [f"missing {h}" for h in (*HANDLERS, *WEB_PAGE) if not (dest / h).is_file()]
     problems += [f"must not contain {name}" for name in FORBIDDEN if (dest / name).exists()]
     tag = sys.implementation.cache_tag
     for source in (dest / h for h in HANDLERS):
@@ -224,6 +226,10 @@ event = json.loads(sys.argv[2])
 response = api.lambda_handler(event, None)
 assert response["statusCode"] == 200, response
 assert json.loads(response["body"])["info"]["title"], response["body"][:200]
+event["rawPath"] = event["requestContext"]["http"]["path"] = "/"
+page = api.lambda_handler(event, None)
+assert page["statusCode"] == 200 and page["headers"]["content-type"].startswith("text/html"), page
+assert "default-src 'self'" in page["headers"]["content-security-policy"] and "/web/app.js" in page["body"], page
 assert callable(cleanup.lambda_handler) and callable(notify.lambda_handler)
 outside = sorted({m.__file__ for m in list(sys.modules.values())
                   if getattr(m, "__file__", None) and "site-packages" in m.__file__})
@@ -277,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verify(dest)
         if args.check:
             smoke_test()
-            print("check: both handlers import and the API answers from the package alone")
+            print("check: the handlers import and the API answers (and serves the page) from the package alone")
     except (BuildError, subprocess.CalledProcessError) as err:
         print(f"build_lambda: {err}", file=sys.stderr)
         return 1

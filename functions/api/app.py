@@ -16,7 +16,7 @@ from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
 from functions.api.quota import ratelimit_headers
 from functions.api.schemas import MAX_COOKIES_BYTES, ErrorResponse
-from functions.api.routes import cookies, files, health, keys, tasks, usage, webhooks
+from functions.api.routes import cookies, files, health, keys, tasks, usage, web, webhooks
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         redirect_slashes=False,
     )
     app.state.container = container or Container(settings or get_settings())
-    for module in (tasks, keys, cookies, files, health, usage, webhooks):
+    for module in (tasks, keys, cookies, files, health, usage, webhooks, web):
         app.include_router(module.router)
     # A cookies file may be large (a body of up to 1 MiB); every other body stays small.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, path_limits={"/cookies": MAX_COOKIES_BYTES})

@@ -72,6 +72,7 @@ def test_copy_sources_takes_the_functions_and_shared_only(tmp_path: Path) -> Non
     assert (tmp_path / "functions/api/handler.py").is_file() and (tmp_path / "functions/cleanup/handler.py").is_file()
     assert (tmp_path / "functions/__init__.py").is_file() and (tmp_path / "shared/config.py").is_file()
     assert not (tmp_path / "functions/worker").exists() and not (tmp_path / "tests").exists()
+    assert (tmp_path / "functions/api/web/index.html").is_file() and (tmp_path / "functions/api/web/app.js").is_file()
     assert not list(tmp_path.rglob("__pycache__")) and not list(tmp_path.rglob("*.pyc"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["functions", "shared"]
 
@@ -92,6 +93,7 @@ def test_verify_accepts_exactly_the_pinned_package(tmp_path: Path) -> None:
         (lambda d: _timestamp_pyc(d / "shared/config.py"), "timestamp-checked shared/__pycache__/config"),
         (lambda d: _timestamp_pyc(d / "functions/api/handler.py"), "handler.*is not an unchecked-hash"),
         (lambda d: (d / "functions/api/handler.py").unlink(), "missing functions/api/handler.py"),
+        (lambda d: (d / "functions/api/web/index.html").unlink(), "missing functions/api/web/index.html"),
         (lambda d: (d / "native.so").write_bytes(_elf(62)), "not arm64"),  # x86-64
         (lambda d: _fake_package_extra(d), "unpinned \\['extra-dep'\\]"),
         (lambda d: (d / "botocore/data/ec2").mkdir(parents=True), "unused model ec2"),
