@@ -112,6 +112,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         if int(task.get("attempts") or 1) > 1:
             _abort_earlier_uploads(media, task_id, extra)
         path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site, ahead)
+        fetched = time.monotonic()
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
         ahead_done = ahead is not None and ahead.finish(path)
@@ -119,7 +120,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
             media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report), concurrency=settings.upload_concurrency)
         # The time from the download's end to a downloadable file (post-steps included): what uploading ahead cuts.
         ended = ahead.download_ended if ahead is not None else None
-        timing = {"after_download": round(time.monotonic() - ended, 3)} if ended is not None else {}
+        timing = {"after_download": round(time.monotonic() - ended, 3), "post_steps": round(fetched - ended, 3)} if ended is not None else {}
         log.info("job produced its file", extra={
             **extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2),
             "uploaded_ahead": ahead_done, **timing,

@@ -179,8 +179,9 @@ class UploadAhead:
         """Complete the upload as `path` (the job's final file); False (upload aborted): upload it normally."""
         if self._thread is None or self.declined:
             return False
+        began = time.monotonic()
         self._stop_following()
-        extra = {"task_id": self._task_id, "parts_ahead": len(self._digests)}
+        extra: dict[str, Any] = {"task_id": self._task_id, "parts_ahead": len(self._digests), "wait_parts": round(time.monotonic() - began, 3)}
         if self._upload is None:
             return False
         try:
@@ -189,8 +190,10 @@ class UploadAhead:
             if path.name != self._expected:
                 raise _Mismatch(f"the output is {path.name}, not {self._expected}")
             size = path.stat().st_size
-            count = self._verify_and_send_tail(path, size)
+            count = self._verify_and_send_tail(path, size, extra)
+            began = time.monotonic()
             self._upload.complete(count)
+            extra["complete"] = round(time.monotonic() - began, 3)
         except _Mismatch as err:
             log.info("upload ahead discarded: the final file differs", extra={**extra, "reason": str(err)})
             self._upload.abort()
@@ -202,7 +205,7 @@ class UploadAhead:
         log.info("uploaded ahead", extra={**extra, "parts": count, "bytes": size})
         return True
 
-    def _verify_and_send_tail(self, path: Path, size: int) -> int:
+    def _verify_and_send_tail(self, path: Path, size: int, timings: dict[str, Any]) -> int:
         """Check every part sent against `path`, send the rest of it; returns the number of parts."""
         assert self._pool is not None and self._upload is not None
         covered = len(self._digests) * self._part
@@ -211,8 +214,11 @@ class UploadAhead:
         fd = os.open(str(path), os.O_RDONLY)
         try:
             checks = self._pool.map(lambda n: _range_digest(fd, n * self._part, self._part), range(len(self._digests)))
+            began = time.monotonic()
             if any(got != want for got, want in zip(checks, self._digests)):
                 raise _Mismatch("the final file's bytes differ from the download's")
+            timings["verify"] = round(time.monotonic() - began, 3)
+            began = time.monotonic()
             futures, number = [], len(self._digests)
             for offset in range(covered, size, self._part):
                 number += 1
@@ -220,6 +226,7 @@ class UploadAhead:
                 data = os.pread(fd, self._part, offset)
                 futures.append(self._pool.submit(self._send, number, data))
             wait(futures)
+            timings["tail"] = round(time.monotonic() - began, 3)
         finally:
             os.close(fd)
         if self._failed is not None:
