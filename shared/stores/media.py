@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,6 +12,8 @@ from shared.errors import NotFound
 from shared.models import media_key, task_prefix
 from shared.stores import unavailable_on_failure
 from shared.stores.uploads import MIN_PART, MultipartUpload, part_size
+
+log = logging.getLogger(__name__)
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
@@ -116,4 +119,8 @@ class MediaStore:
             if keys:
                 self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
+        try:  # a job killed mid-upload cannot abort its own (the lifecycle rule is the last backstop)
+            self.abort_unfinished_uploads(task_id)
+        except AWS_ERRORS as err:
+            log.warning("could not abort a task's unfinished uploads", extra={"task_id": task_id, "error": str(err)})
         return deleted

@@ -170,3 +170,17 @@ def test_upload_ahead_is_not_tried_when_the_job_does_not_keep_the_download(tmp_p
     assert ahead.finish(tmp_path / "video.mp4") is False
     ahead.close()
     assert ahead.parts_ahead == 0 and unfinished(media) == []
+
+
+def test_removing_a_tasks_files_also_aborts_its_unfinished_uploads(media):
+    # GIVEN a task with a stored file and an upload a killed job left, and another task's upload
+    media._s3.put_object(Bucket=media.bucket, Key=media_key("T1", "video.mp4"), Body=b"x")
+    left = media.multipart("T1", "video.mp4")
+    left.start()
+    left.upload_part(1, b"y" * PART)
+    other = media.multipart("T2", "video.mp4")
+    other.start()
+    # WHEN the cleanup removes the task's files
+    assert media.delete_task_files("T1") == 1
+    # THEN its upload is gone too, the other task's stays
+    assert [u["UploadId"] for u in unfinished(media)] == [other.upload_id]
