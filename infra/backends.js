@@ -4,6 +4,7 @@
 // Prints one JSON line {"dynamodb": url, "s3": url} once both listen; exits on SIGTERM/SIGINT after closing LevelDB.
 'use strict'
 
+const fs = require('fs')
 const path = require('path')
 const dynalite = require('dynalite')
 const S3rver = require('s3rver')
@@ -22,6 +23,47 @@ const dynamo = dynalite({ path: path.join(stateDir, 'dynamodb'), createTableMs: 
 const s3 = new S3rver({ address: host, port: Number(s3Port), directory: path.join(stateDir, 's3'), silent: true })
 
 dynamo.on('error', (err) => { console.error(`dynamodb backend: ${err.message}`); process.exit(1) })
+
+// s3rver 3.7 answers neither AbortMultipartUpload nor ListMultipartUploads. The worker aborts every multipart upload
+// it does not complete (and a retried job lists its task's leftovers), so both are served here from s3rver's own
+// upload folders (<bucket>/._S3rver_uploads/<upload id>/, holding the parts and a `key` file); all else is s3rver's.
+const s3Root = path.join(stateDir, 's3')
+const s3Handler = s3.callback.bind(s3)
+s3.callback = () => {
+  const handle = s3Handler()
+  return (req, res) => { if (!multipartExtras(req, res)) handle(req, res) }
+}
+
+function multipartExtras (req, res) {
+  const url = new URL(req.url, 'http://backend')
+  const [bucket, ...key] = url.pathname.split('/').slice(1)
+  if (!/^[a-z0-9][a-z0-9.-]{1,62}$/.test(bucket || '')) return false
+  const uploads = path.join(s3Root, bucket, '._S3rver_uploads')
+  const id = url.searchParams.get('uploadId') || ''
+  if (req.method === 'DELETE' && key.join('/') && /^[0-9a-f]{32}$/.test(id)) {
+    fs.rm(path.join(uploads, id), { recursive: true, force: true }, () => { res.statusCode = 204; res.end() })
+    return true
+  }
+  if (req.method === 'GET' && url.searchParams.has('uploads') && !key.join('/')) {
+    const prefix = url.searchParams.get('prefix') || ''
+    const found = []
+    for (const entry of fs.existsSync(uploads) ? fs.readdirSync(uploads) : []) {
+      try {
+        const name = fs.readFileSync(path.join(uploads, entry, 'key'), 'utf8')
+        if (name.startsWith(prefix)) found.push(`<Upload><Key>${xml(name)}</Key><UploadId>${xml(entry)}</UploadId></Upload>`)
+      } catch (err) {} // an upload being created or removed right now
+    }
+    res.setHeader('Content-Type', 'application/xml')
+    res.end('<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Bucket>${xml(bucket)}</Bucket><Prefix>${xml(prefix)}</Prefix><IsTruncated>false</IsTruncated>${found.join('')}</ListMultipartUploadsResult>`)
+    return true
+  }
+  return false
+}
+
+function xml (text) {
+  return String(text).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' }[c]))
+}
 
 dynamo.listen(Number(dynamoPort), host, () => {
   s3.run((err, address) => {

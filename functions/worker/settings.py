@@ -20,6 +20,10 @@ class WorkerSettings(Settings):
     fragment_concurrency: int = Field(
         4, ge=1, le=16, description="HLS/DASH fragments one job fetches at once (yt-dlp's concurrent_fragment_downloads)."
     )
+    upload_concurrency: int = Field(4, ge=1, le=10, description="Parts of one file a job uploads to S3 at once (multipart).")
+    upload_ahead: bool = Field(
+        True, description="Upload a single-file download's parts while it is still being written (checked against the final file)."
+    )
     job_nice: int = Field(
         10, ge=0, le=19, description="How much lower than the worker a job (yt-dlp, ffmpeg) runs: a backlog slows jobs, not the API."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,17 +11,22 @@ from shared.aws import AWS_ERRORS, error_code
 from shared.errors import NotFound
 from shared.models import media_key, task_prefix
 from shared.stores import unavailable_on_failure
+from shared.stores.uploads import MIN_PART, MultipartUpload, part_size
+
+log = logging.getLogger(__name__)
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
-PART_SIZE = 16 * 1024 * 1024
+MULTIPART_THRESHOLD = 2 * MIN_PART
 
 
-def _transfer_config() -> Any:
-    """Multipart from 16 MB in 16 MB parts: memory stays flat whatever the file size (imported here: the API never uploads)."""
+def _transfer_config(size: int, concurrency: int) -> Any:
+    """Multipart above 16 MiB in parts sized for the file: memory stays flat whatever its size (imported here: the API never uploads)."""
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4, use_threads=True)
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=part_size(size), max_concurrency=concurrency, use_threads=True
+    )
 
 _CONTENT_TYPES = {
     ".mp4": "video/mp4",
@@ -50,13 +56,24 @@ class MediaStore:
         self._s3 = s3
         self.bucket = bucket
 
-    def upload(self, task_id: str, path: Path, file_name: str, callback: Callable[[int], None] | None = None) -> str:
+    def upload(self, task_id: str, path: Path, file_name: str, callback: Callable[[int], None] | None = None, concurrency: int = 4) -> str:
         """Stream a file from disk to the task's prefix (multipart for large files); returns its key."""
         key = media_key(task_id, file_name)
-        self._s3.upload_file(
-            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type(file_name)}, Config=_transfer_config(), Callback=callback
-        )
+        config = _transfer_config(path.stat().st_size, concurrency)
+        self._s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type(file_name)}, Config=config, Callback=callback)
         return key
+
+    def multipart(self, task_id: str, file_name: str) -> MultipartUpload:
+        """A multipart upload of one of the task's files, not yet started (the worker uploads parts as they are written)."""
+        return MultipartUpload(self._s3, self.bucket, media_key(task_id, file_name), content_type(file_name))
+
+    def abort_unfinished_uploads(self, task_id: str) -> int:
+        """Abort multipart uploads under the task's prefix that an earlier, killed attempt left behind; returns how many."""
+        reply = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=task_prefix(task_id))
+        uploads = reply.get("Uploads") or []
+        for upload in uploads:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        return len(uploads)
 
     def size(self, task_id: str, file_name: str) -> int | None:
         """The stored file's size in bytes; None when it is not (or no longer) in the bucket."""
@@ -102,4 +119,8 @@ class MediaStore:
             if keys:
                 self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
+        try:  # a job killed mid-upload cannot abort its own (the lifecycle rule is the last backstop)
+            self.abort_unfinished_uploads(task_id)
+        except AWS_ERRORS as err:
+            log.warning("could not abort a task's unfinished uploads", extra={"task_id": task_id, "error": str(err)})
         return deleted

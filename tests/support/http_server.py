@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, NamedTuple
 
 CHUNK_SIZE = 64 * 1024
+HOLD_LIMIT = 120.0  # a held response goes on by itself after this long, so a failing test cannot hang a server thread
 
 CONTENT_TYPES: dict[str, str] = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -211,16 +212,25 @@ class _Handler(BaseHTTPRequestHandler):
 
         fh.seek(start)
         rate = self.server.media.throttle_for(url_path)
-        self._copy(fh, length, rate)
+        hold = self.server.media._holds.get(url_path)
+        pause = None if hold is None or end + 1 - hold[0] - start <= 0 else (end + 1 - hold[0] - start, hold[1])
+        if self._copy(fh, length, rate, pause) and hold is not None and end + 1 == size:
+            self.server.media._tail_sent(url_path)
 
-    def _copy(self, fh: BinaryIO, length: int, rate: int | None) -> None:
-        """Stream `length` bytes from fh in chunks, optionally paced to `rate` bytes/s."""
+    def _copy(self, fh: BinaryIO, length: int, rate: int | None, hold: tuple[int, threading.Event] | None = None) -> bool:
+        """Stream `length` bytes from fh in chunks, optionally paced to `rate` bytes/s; with `hold` (bytes, event),
+        pause after that many bytes until the event is set."""
         chunk_size = CHUNK_SIZE if not rate else max(1024, min(CHUNK_SIZE, rate // 20))
         started = time.monotonic()
         sent = 0
         try:
             while sent < length:
-                data = fh.read(min(chunk_size, length - sent))
+                if hold is not None and sent >= hold[0]:
+                    self.wfile.flush()
+                    hold[1].wait(HOLD_LIMIT)
+                    hold = None
+                step = min(chunk_size, length - sent) if hold is None else min(chunk_size, length - sent, max(1, hold[0] - sent))
+                data = fh.read(step)
                 if not data:
                     break  # file shrank underneath us; the client will see a short body
                 self.wfile.write(data)
@@ -231,9 +241,10 @@ class _Handler(BaseHTTPRequestHandler):
                         time.sleep(ahead)
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
-            return
+            return False
         if sent < length:
             self.close_connection = True
+        return sent == length
 
     def _send_simple(
         self,
@@ -289,6 +300,8 @@ class MediaServer:
         self._failures: dict[str, list[Any]] = {}  # URL path -> [requests left to fail, status, release event]
         self._in_flight: dict[str, int] = {}  # URL folder -> requests being answered now
         self._peak: dict[str, int] = {}  # URL folder -> most requests answered at once
+        self._holds: dict[str, tuple[int, threading.Event]] = {}  # URL path -> (tail bytes held back, release)
+        self.tails_sent: dict[str, int] = {}  # URL path of a held file -> responses that sent its last byte
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -380,6 +393,19 @@ class MediaServer:
                 self._throttles[prefix] = int(bytes_per_sec)
             else:
                 self._throttles.pop(prefix, None)
+
+    def hold_tail(self, url_path: str, tail_bytes: int) -> threading.Event:
+        """Answer requests for `url_path` up to its last `tail_bytes` bytes, then wait until the returned event is
+        set (or HOLD_LIMIT passes) before sending the rest; `tails_sent` counts responses that sent the last byte."""
+        release = threading.Event()
+        with self._lock:
+            self._holds[url_path] = (int(tail_bytes), release)
+            self.tails_sent[url_path] = 0
+        return release
+
+    def _tail_sent(self, url_path: str) -> None:
+        with self._lock:
+            self.tails_sent[url_path] = self.tails_sent.get(url_path, 0) + 1
 
     def throttle_for(self, url_path: str) -> int | None:
         """Return the rate limit of the longest matching throttle prefix, if any."""

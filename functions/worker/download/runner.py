@@ -46,11 +46,13 @@ from functions.worker.download.progress import GrowthMeter, ProgressReporter, Tr
 from functions.worker.egress.proxy import GuardedProxy
 from functions.worker.settings import WorkerSettings
 from functions.worker.jobs.spec import JobSpec
-from shared.aws import AwsClients, make_client
+from shared.aws import AWS_ERRORS, AwsClients, make_client
 from shared.stores.cookies import CookieStore
 from shared.secrets import SecretSource, reference_kind
 from shared.urls import is_public_address
 from shared.stores.media import MediaStore
+from shared.stores.uploads import part_size
+from functions.worker.upload.ahead import UploadAhead, kept_name
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     tasks = TaskStore(clients.dynamodb, settings.tasks_table)
     media = MediaStore(make_client("s3", settings, read_timeout=60), settings.media_bucket)
     reporter = ProgressReporter(lambda p: tasks.set_progress(task_id, p), settings.progress_interval)
+    # Parts sized for the largest file a job may make (MAX_FILESIZE), so any download fits in 10,000 parts.
+    ahead = UploadAhead(media, task_id, part_size(settings.max_filesize), settings.upload_concurrency) if settings.upload_ahead else None
     guard: AddressGuard | None = None
     proxy: GuardedProxy | None = None
     ylog = YtdlpLogger()
@@ -105,13 +109,25 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
         jar = write_jar(job_dir, spec.operator_cookies or operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
+        if int(task.get("attempts") or 1) > 1:
+            _abort_earlier_uploads(media, task_id, extra)
         seen: dict[str, Any] = {}
-        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site, seen)
+        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site, ahead, seen)
+        fetched = time.monotonic()
         size = path.stat().st_size
         reporter.report(make_progress("uploading", 0, size))
-        media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
-        log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
-        # A live stream's recording is never a shared result, whichever endpoint asked for it.
+        ahead_done = ahead is not None and ahead.finish(path)
+        if not ahead_done:
+            media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report), concurrency=settings.upload_concurrency)
+        # The time from the download's end to a downloadable file (post-steps included): what uploading ahead cuts.
+        ended = ahead.download_ended if ahead is not None else None
+        timing = {"after_download": round(time.monotonic() - ended, 3), "post_steps": round(fetched - ended, 3)} if ended is not None else {}
+        log.info("job produced its file", extra={
+            **extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2),
+            "uploaded_ahead": ahead_done, **timing,
+        })
+        # A live stream's recording is never a shared result, whichever endpoint asked for it. The outcome is the same
+        # whether the file went up ahead or after: the service counts its bytes, publishes it and queues the webhook.
         return {"status": "completed", "file_name": path.name, "live": bool(seen.get("live")), "bytes": size}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
@@ -124,6 +140,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         log.info("job failed", extra={**extra, "permanent": failure.permanent, "error": message, "error_type": type(err).__name__})
         return {"status": "failed", "permanent": failure.permanent, "error": message}
     finally:
+        if ahead is not None:
+            ahead.close()  # aborts a multipart upload that did not complete, whatever stopped the job
         reporter.close()
         if proxy is not None:
             proxy.stop()
@@ -135,7 +153,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
 def _fetch_rotating(
     task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger",
     proxy: GuardedProxy, upstreams: list[UpstreamProxy], extra: dict[str, Any], budget: int = 0,
-    site: Mapping[str, Any] | None = None,
+    site: Mapping[str, Any] | None = None, ahead: UploadAhead | None = None,
     seen: dict[str, Any] | None = None,
 ) -> Path:
     """fetch() through the attempt's proxy; a failure that looks like blocking moves on to the next one at once."""
@@ -143,15 +161,27 @@ def _fetch_rotating(
     for index, upstream in enumerate(order):
         proxy.use(upstream)
         try:
-            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget, site, seen)
+            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget, site, ahead, seen)
         except Exception as err:
             last = index == len(order) - 1
             if upstream is None or last or proxy.refused() or not looks_blocked(err, proxy.upstream_failures()):
                 raise
             log.info("blocked through an upstream proxy, trying the next one", extra={**extra, "proxy": upstream.label, "error_type": type(err).__name__})
+            if ahead is not None:
+                ahead.close()  # what was uploaded ahead is from the blocked attempt
+                ahead.declined = "retried through another proxy"
             shutil.rmtree(job_dir, ignore_errors=True)
             job_dir.mkdir(parents=True)
     raise AssertionError("unreachable")
+
+
+def _abort_earlier_uploads(media: MediaStore, task_id: str, extra: dict[str, Any]) -> None:
+    """A killed earlier attempt (timeout, lost worker) may have left a multipart upload: abort it now."""
+    try:
+        if count := media.abort_unfinished_uploads(task_id):
+            log.info("aborted multipart uploads of an earlier attempt", extra={**extra, "uploads": count})
+    except AWS_ERRORS as err:  # the lifecycle rule (AbortIncompleteMultipartUpload) is the backstop
+        log.warning("could not look for an earlier attempt's uploads", extra={**extra, "error": str(err)})
 
 
 def _allow_all(_address: str) -> bool:
@@ -186,6 +216,7 @@ def fetch(
     proxy: GuardedProxy | None,
     budget: int = 0,
     site: Mapping[str, Any] | None = None,
+    ahead: UploadAhead | None = None,
     seen: dict[str, Any] | None = None,
 ) -> Path:
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir.
@@ -205,7 +236,9 @@ def fetch(
     meter = None
     if "download_ranges" in plan.ydl_opts:
         meter = GrowthMeter(job_dir, reporter.report, settings.progress_interval, plan.live.duration if plan.live else None)
-    hooks = _Hooks(reporter, meter, plan.limits, job_dir=job_dir, budget=budget)
+    hooks = _Hooks(reporter, meter, plan.limits, job_dir=job_dir, budget=budget, ahead=ahead)
+    if ahead is not None:
+        ahead.expect(kept_name(plan))
 
     def ydl_for(p: JobPlan) -> ConfinedYoutubeDL:
         opts = {**(site or {}), **p.ydl_opts, "logger": ylog, "progress_hooks": [hooks.on_download], "postprocessor_hooks": [hooks.on_postprocess]}
@@ -313,8 +346,12 @@ class YtdlpLogger:
 class _Hooks:
     """Progress from yt-dlp's hooks, and the final file from the last postprocessor (metube's way)."""
 
-    def __init__(self, reporter: ProgressReporter, meter: GrowthMeter | None = None, limits: Limits | None = None, job_dir: Path | None = None, budget: int = 0) -> None:
+    def __init__(
+        self, reporter: ProgressReporter, meter: GrowthMeter | None = None, limits: Limits | None = None, job_dir: Path | None = None, budget: int = 0,
+        ahead: UploadAhead | None = None,
+    ) -> None:
         self._reporter = reporter
+        self._ahead = ahead
         self._meter = meter
         self._limits = limits
         self._job_dir = job_dir
@@ -341,6 +378,8 @@ class _Hooks:
             self._limits.check_progress(hook.get("downloaded_bytes"))  # raising here stops yt-dlp's download
         if hook.get("status") == "finished":
             self._downloaded = True
+        if self._ahead is not None:
+            self._ahead.on_download(hook)
         progress = download_progress(hook)
         if progress is not None:
             self._reporter.report(progress)
