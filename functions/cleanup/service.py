@@ -12,6 +12,7 @@ from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.stores.media import MediaStore
+from shared.stores.playlists import PHASE_ENTRIES, PHASE_ZIP, entries_of, on_entry_ended, settle_playlist
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -76,6 +77,8 @@ class CleanupService:
                         continue
                     # Files first: if this fails the item stays and the next pass tries again.
                     report.files_removed += self._media.delete_task_files(task_id)
+                    if task is not None and task.get("task_type") == "get_playlist":
+                        self._tasks.playlists.delete_entries(task_id, [int(e["index"]) for e in entries_of(task)])
                     self._tasks.delete(task_id)
                     report.tasks_removed += 1
                 except _STORE_ERRORS:
@@ -89,13 +92,33 @@ class CleanupService:
         if holds_live_lease(task, now):
             self._tasks.postpone_check(task_id, float(task["lease_until"]) + self._waiting)
             return
+        if task.get("phase") in (PHASE_ENTRIES, PHASE_ZIP):
+            self._check_playlist(task, now)
+            return
         hours = self._waiting / 3600
         error = f"the job did not start within {hours:g} hours (its queue message was lost); submit it again"
         if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
             report.waiting_tasks_failed += 1
             log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
+            self._entry_failed(task, error)
         else:  # started or finished meanwhile: look again after another waiting period
             self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _check_playlist(self, task: dict, now: float) -> None:
+        """A fanned-out playlist holds no lease: entries still running -> look later; all ended -> settle it (the
+        last entry's worker died before it could); the archive's job lost -> queue it again."""
+        task_id = task["task_id"]
+        if task.get("phase") == PHASE_ZIP and self._jobs is not None:
+            self._jobs.send(task_id)
+        elif int(task.get("remaining") or 0) <= 0:
+            counters = {"ok": int(task.get("ok") or 0), "zip": bool((task.get("params") or {}).get("zip"))}
+            settle_playlist(self._tasks.playlists, self._jobs, task_id, counters, self._ttl)
+        self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _entry_failed(self, task: dict, error: str) -> None:
+        """A playlist entry failed here (its job was lost): its playlist hears of it like from a worker."""
+        if task.get("playlist_id"):
+            on_entry_ended(self._tasks.playlists, self._jobs, task, False, self._ttl, error=error)
 
     def _settle_dead_jobs(self, report: CleanupReport, now: float) -> None:
         if self._dead_letters is None:
@@ -122,7 +145,9 @@ class CleanupService:
         if task is not None and task["status"] not in FINISHED_STATUSES:
             last = task.get("last_error") or "the worker stopped while running it"
             attempts = max(int(task.get("attempts", 0)), self._max_attempts)
-            if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
+            error = f"failed after {attempts} attempts: {last}"
+            if self._tasks.fail_unstarted(job.task_id, error, self._ttl, now=now):
                 report.dead_jobs_failed += 1
                 log.info("dead job failed", extra={"task_id": job.task_id})
+                self._entry_failed(task, error)
         self._dead_letters.delete(job)  # type: ignore[union-attr]

@@ -31,6 +31,7 @@ from functions.worker.settings import WorkerSettings
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.stores.playlists import on_entry_ended
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -91,6 +92,7 @@ class RunningJob:
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
+    task: dict[str, Any] | None = None  # the claimed task (a playlist entry's end is recorded in its playlist)
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -245,6 +247,7 @@ class JobService:
 
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
         attempts = int(task.get("attempts") or 1)
+        entry.task = task
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         if attempts > self._settings.max_attempts:
             # Earlier attempts died with their worker; this delivery only exists to close the task.
@@ -286,15 +289,19 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds})
+            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, list(result.get("files") or []))
+        if result.get("status") == "fanned_out":
+            return self._fanned_out(entry, {**extra, "seconds": seconds, "entries": result.get("entries")})
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any]) -> Outcome:
-        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], files: list[str] | None = None) -> Outcome:
+        if not self._entry_ended(entry, True, file_name=file_name, files=files):
+            return Outcome.RETRY
+        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder, files=files))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -302,10 +309,31 @@ class JobService:
 
     def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
         log.info("job failed", extra={**extra, "error": error})
+        if not self._entry_ended(entry, False, error=error):
+            return Outcome.RETRY
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
+
+    def _entry_ended(self, entry: RunningJob, ok: bool, **outcome: Any) -> bool:
+        """A playlist entry's end goes into its playlist first (once, whatever the redeliveries); False: the store is down."""
+        task = entry.task or {}
+        if not task.get("playlist_id"):
+            return True
+        ttl = self._settings.task_ttl_seconds
+        done = self._settle("record playlist entry", lambda: on_entry_ended(self._tasks.playlists, self._queue, task, ok, ttl, **outcome) or True)
+        if done is None:
+            log.error("playlist entry outcome not recorded; message left for a retry", extra={"task_id": entry.task_id})
+        return done is not None
+
+    def _fanned_out(self, entry: RunningJob, extra: dict[str, Any]) -> Outcome:
+        """The playlist's entries are queued: it stays processing without a lease, its entries carry it on."""
+        self._settle("detach playlist", lambda: self._tasks.playlists.detach(entry.task_id, entry.holder))
+        if not entry.message_gone:
+            self._settle("delete message", lambda: self._queue.delete(entry.job))
+        log.info("playlist fanned out", extra=extra)
+        return Outcome.COMPLETED
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

@@ -13,10 +13,12 @@ from functions.api.schemas import (
     InfoRequest,
     LiveAudioRequest,
     LiveVideoRequest,
+    PlaylistRequest,
     TaskCreated,
     TaskStatusResponse,
     VideoRequest,
 )
+from functions.api.extras import drop_unset
 from shared import logs
 from shared.errors import NotFound
 from shared.models import TASK_ID_PATTERN
@@ -28,7 +30,7 @@ SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
 def _submit(request: Request, service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
-    params = body.model_dump(exclude={"url"})
+    params = drop_unset(body.model_dump(exclude={"url"}))
     task_id = service.submit(caller, task_type, body.url, params)
     request.state.task_id = task_id  # for the access line
     return TaskCreated(task_id=task_id)
@@ -59,6 +61,11 @@ def get_info(request: Request, body: InfoRequest, service: TaskServiceDep, calle
     return _submit(request, service, caller, "get_info", body)
 
 
+@router.post("/get_playlist", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download a playlist, channel or feed, entry by entry")
+def get_playlist(request: Request, body: PlaylistRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_playlist"))]) -> TaskCreated:
+    return _submit(request, service, caller, "get_playlist", body)
+
+
 TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", max_length=64)]
 
 
@@ -74,6 +81,7 @@ def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep, links: LinksDep)
     view = public_view(task)
     if "file" in view:  # a link that works without the key until the task expires
         view["file"] = links.path(task_id, task["file_name"], int(task["expires_at"]))
+    sign_files(view, task, links)
     return view
 
 
@@ -84,3 +92,15 @@ def owned_task(tasks: Any, caller: ApiKey, task_id: str) -> dict[str, Any]:
     if task is None or task["owner"] != caller.key_hash:
         raise NotFound("Task not found")
     return task
+
+
+def sign_files(view: dict[str, Any], task: dict[str, Any], links: Any) -> None:
+    """`files` and each playlist entry's `file` as signed links, like `file`."""
+    expires = int(task.get("expires_at") or 0)
+    if "files" in view:
+        view["files"] = [links.path(task["task_id"], name, expires) for name in view["files"]]
+    for entry in view.get("entries") or []:
+        if entry.get("file") and task["status"] == "completed":
+            entry["file"] = links.path(task["task_id"], entry["file"], expires)
+        elif entry.get("file"):
+            entry["file"] = f"/files/{task['task_id']}/{entry['file']}"

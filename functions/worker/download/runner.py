@@ -51,6 +51,10 @@ from shared.stores.cookies import CookieStore
 from shared.secrets import SecretSource, reference_kind
 from shared.urls import is_public_address
 from shared.stores.media import MediaStore
+from shared.stores.playlists import PHASE_ZIP
+from shared.stores.queue import JobQueue
+from functions.worker.playlist import expand, mark_processing, output_names, side_outputs
+from functions.worker.playlist_zip import build_zip
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -105,12 +109,19 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
         jar = write_jar(job_dir, spec.operator_cookies or operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
+        if task.get("task_type") == "get_playlist":
+            return _playlist_job(task, settings, job_dir, site, ylog, proxy, upstreams, tasks, media, reporter)
+        if task.get("playlist_id"):
+            mark_processing(tasks, task)
         path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site)
-        size = path.stat().st_size
+        owner_id, named = output_names(task, path, side_outputs(job_dir, task.get("params") or {}, path))
+        size = sum(p.stat().st_size for p, _ in named)
         reporter.report(make_progress("uploading", 0, size))
-        media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report))
-        log.info("job produced its file", extra={**extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2)})
-        return {"status": "completed", "file_name": path.name}
+        meter = TransferMeter(size, reporter.report)
+        for file, name in named:
+            media.upload(owner_id, file, name, callback=meter)
+        log.info("job produced its file", extra={**extra, "file_name": named[0][1], "files": len(named), "bytes": size, "seconds": round(time.monotonic() - started, 2)})
+        return {"status": "completed", "file_name": named[0][1], "files": [name for _, name in named]}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
@@ -128,6 +139,30 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         if guard is not None:
             guard.uninstall()
         shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def _playlist_job(
+    task: dict[str, Any], settings: WorkerSettings, job_dir: Path, site: Mapping[str, Any], ylog: "YtdlpLogger", proxy: GuardedProxy,
+    upstreams: list[UpstreamProxy], tasks: TaskStore, media: MediaStore, reporter: ProgressReporter,
+) -> dict[str, Any]:
+    """A playlist's own job: expand it and fan its entries out, or (all entries ended, zip asked for) build the archive."""
+    if task.get("phase") == PHASE_ZIP:
+        return {"status": "completed", "file_name": build_zip(task, media, reporter.report)}
+    reporter.report(make_progress("expanding", None, None))
+    order = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
+    proxy.use(order[0])
+    base = {
+        "proxy": proxy.socks_url, "socket_timeout": settings.socket_timeout, "quiet": True, "no_warnings": True, "cachedir": False,
+        "extractor_retries": 3, "paths": {"home": str(job_dir)}, "outtmpl": {"default": "playlist.%(ext)s"}, "logger": ylog,
+    }
+
+    def extract(opts: dict[str, Any]) -> Mapping[str, Any]:
+        with ConfinedYoutubeDL({**site, **base, **opts}, root=job_dir) as ydl:
+            return ydl.sanitize_info(ydl.extract_info(task["url"], download=False))
+
+    queue = JobQueue(make_client("sqs", settings), settings.jobs_queue_url)
+    sent = expand(task, tasks, queue, extract, settings.playlist_max_items, settings.waiting_timeout)
+    return {"status": "fanned_out", "entries": sent}
 
 
 def _fetch_rotating(
@@ -194,7 +229,7 @@ def fetch(
         shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
     limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
-    common = {"socket_timeout": settings.socket_timeout, "fragment_concurrency": settings.fragment_concurrency, **egress, **limits}
+    common = {"socket_timeout": settings.socket_timeout, "fragment_concurrency": settings.fragment_concurrency, "sponsorblock_api": settings.sponsorblock_api, **egress, **limits}
     plan = build_plan(task, job_dir, **common)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
@@ -238,7 +273,7 @@ def fetch(
         path = gif
     elif plan.container is not None:
         reporter.report(make_progress("processing", None, None))
-        path = to_container(path, plan.container, max_filesize=settings.max_filesize)
+        path = to_container(path, plan.container, max_filesize=settings.max_filesize, keep=plan.keep_streams)
     if plan.limits is not None:
         plan.limits.check_output(path, None if plan.limits.live or plan.info_only else media_duration(path))
     return _deterministic_name(path, plan.stem)
