@@ -76,8 +76,8 @@ class PlaylistStore:
         """Record an entry's end once; returns the playlist's counters after it, None when it was already recorded."""
         index = str(entry["index"])
         counter = "ok" if ok else "failed"
-        try:
-            with unavailable_on_failure("The task store"):
+        with unavailable_on_failure("The task store"):
+            try:
                 attrs = self._db.update_item(
                     TableName=self._table,
                     Key={"task_id": {"S": playlist_id}},
@@ -87,10 +87,10 @@ class PlaylistStore:
                     ExpressionAttributeValues={":e": {"S": json.dumps(entry)}, ":one": {"N": "1"}, ":minus": {"N": "-1"}, ":iset": {"SS": [index]}, ":i": {"S": index}},
                     ReturnValues="ALL_NEW",
                 )["Attributes"]
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return None
-            raise
+            except AWS_ERRORS as err:
+                if is_condition_failure(err):
+                    return None
+                raise
         return {name: int(attrs[name]["N"]) for name in ("total", "remaining", "ok", "failed") if name in attrs} | {"zip": _wants_zip(attrs)}
 
     def settle(self, playlist_id: str, ttl_seconds: int) -> str | None:
@@ -149,13 +149,13 @@ class PlaylistStore:
             "expires_at": {"N": str(int(now + waiting_seconds))},
             "gc": {"S": "1"},
         }
-        try:
-            with unavailable_on_failure("The task store"):
+        with unavailable_on_failure("The task store"):
+            try:
                 self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return False
-            raise
+            except AWS_ERRORS as err:
+                if is_condition_failure(err):
+                    return False
+                raise
         return True
 
     def delete_entries(self, playlist_id: str, indices: Iterable[int]) -> None:
@@ -166,14 +166,14 @@ class PlaylistStore:
 
     def _update(self, task_id: str, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> bool:
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
-        try:
-            with unavailable_on_failure("The task store"):
+        with unavailable_on_failure("The task store"):
+            try:
                 self._db.update_item(TableName=self._table, Key={"task_id": {"S": task_id}}, UpdateExpression=update,
                                      ConditionExpression=condition, ExpressionAttributeValues=values, **kwargs)
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return False
-            raise
+            except AWS_ERRORS as err:
+                if is_condition_failure(err):
+                    return False
+                raise
         return True
 
 
