@@ -78,7 +78,9 @@ def test_extras_embedded_subtitles_thumbnail_and_title_survive_the_container(emu
     info = probe(stored(emulator, task, f"video.{output}", tmp_path))
     # THEN the file has a subtitle stream, an attached picture and the title tag
     assert streams(info, "subtitle"), info["streams"]
+    # (mp4: a video stream marked attached_pic; Matroska keeps cover art as an image attachment)
     pics = [s for s in streams(info, "video") if (s.get("disposition") or {}).get("attached_pic")]
+    pics += [s for s in streams(info, "attachment") if str((s.get("tags") or {}).get("mimetype", "")).startswith("image/")]
     assert pics and pics[0]["codec_name"] in ("mjpeg", "png"), info["streams"]
     tags = {k.lower(): v for k, v in (json.loads(_format_tags(tmp_path / f"video.{output}")) or {}).items()}
     assert tags.get("title") == "Test page (1)", tags

@@ -119,7 +119,7 @@ def extra_streams(path: Path, timeout: float | None = 60) -> tuple[list[int], in
 def keep_args(output: str, video: str | None, pics: list[int], subs: int, attachments: int) -> list[str]:
     """ffmpeg arguments that carry tags, chapters, subtitles and cover art over into `output` (pure)."""
     args = ["-map_metadata", "0", "-map_chapters", "0"]
-    if pics and output in _COVER_ART:
+    if pics and output in _COVER_ART and output != "mkv":  # Matroska: an attachment instead (see to_container)
         first = 1 if video and output in VIDEO_TARGETS else 0  # the cover comes after the main picture, if any
         args += ["-map", f"0:{pics[0]}", f"-c:v:{first}", "copy", f"-disposition:v:{first}", "attached_pic"]
     if subs and output in _SUBTITLE_CODEC:
@@ -147,7 +147,16 @@ def to_container(src: Path, output: str, *, max_filesize: int | None = None, tim
         return src  # already what was asked for: no second pass over a large file
     work = src.with_name(f"{src.stem}.converting.{target.ext}")
     # Embedded side outputs (subtitles, cover art, tags) were asked for: carry them over, else drop them.
-    extras = keep_args(output, video, *extra_streams(src)) if keep else ["-sn", "-map_metadata", "-1"]
+    extras = ["-sn", "-map_metadata", "-1"]
+    cover: Path | None = None
+    if keep:
+        pics, subs, attachments = extra_streams(src)
+        extras = keep_args(output, video, pics, subs, attachments)
+        if pics and output == "mkv":
+            # Matroska holds cover art as an image attachment (its demuxer shows it as an attached picture again).
+            cover = _extract_cover(src, pics[0], timeout)
+            if cover is not None:
+                extras += ["-attach", str(cover), f"-metadata:s:t:{attachments}", "mimetype=image/jpeg", f"-metadata:s:t:{attachments}", "filename=cover.jpg"]
     args = [
         FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "file", "-i", str(src),
         *plan_args(target, video, audio, keep_video=not audio_only), "-dn", *extras, *target.flags,
@@ -165,5 +174,16 @@ def to_container(src: Path, output: str, *, max_filesize: int | None = None, tim
         detail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
         raise PermanentJobError(f"Converting to {output} failed: {detail}")
     src.unlink(missing_ok=True)
+    if cover is not None:
+        cover.unlink(missing_ok=True)
     work.replace(dst)
     return dst
+
+
+def _extract_cover(src: Path, index: int, timeout: float | None) -> Path | None:
+    """The file's attached picture as a JPEG next to it; None when ffmpeg cannot get it out."""
+    cover = src.with_name(f"{src.stem}.cover.jpg")
+    args = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "file", "-i", str(src),
+            "-map", f"0:{index}", "-frames:v", "1", "-c:v", "mjpeg", "-f", "image2", str(cover)]
+    proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    return cover if proc.returncode == 0 and cover.is_file() else None
