@@ -17,8 +17,15 @@ from yt_dlp.utils import sanitize_filename
 
 from functions.worker.download.errors import PermanentJobError
 from functions.worker.download.extras import SUBTITLE_STEM, THUMBNAIL_STEM
+from functions.worker.download.progress import ProgressReporter, make_progress
+from functions.worker.egress.proxy import GuardedProxy
+from functions.worker.egress.upstream import UpstreamProxy, order_for_attempt
+from functions.worker.playlist_zip import build_zip
+from functions.worker.settings import WorkerSettings
+from shared.aws import make_client
 from shared.models import TaskStatus
-from shared.stores.playlists import PHASE_ENTRIES, entries_of, entry_task_id
+from shared.stores.media import MediaStore
+from shared.stores.playlists import PHASE_ENTRIES, PHASE_ZIP, entries_of, entry_task_id
 from shared.stores.queue import JobQueue
 from shared.stores.tasks import TaskStore
 
@@ -27,6 +34,30 @@ log = logging.getLogger(__name__)
 MAX_TITLE = 60
 # The request's fields an entry's own job gets (the rest describe the playlist itself).
 _PLAYLIST_ONLY = ("kind", "items", "zip")
+
+
+def run_playlist_job(
+    task: dict[str, Any], settings: WorkerSettings, job_dir: Path, site: Mapping[str, Any], ylog: Any, proxy: GuardedProxy,
+    upstreams: list[UpstreamProxy], tasks: TaskStore, media: MediaStore, reporter: ProgressReporter, ydl_class: Any,
+) -> dict[str, Any]:
+    """A playlist's own job: expand it and fan its entries out, or (all entries ended, zip asked for) build the archive."""
+    if task.get("phase") == PHASE_ZIP:
+        return {"status": "completed", "file_name": build_zip(task, media, reporter.report)}
+    reporter.report(make_progress("expanding", None, None))
+    order = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
+    proxy.use(order[0])
+    base = {
+        "proxy": proxy.socks_url, "socket_timeout": settings.socket_timeout, "quiet": True, "no_warnings": True, "cachedir": False,
+        "extractor_retries": 3, "paths": {"home": str(job_dir)}, "outtmpl": {"default": "playlist.%(ext)s"}, "logger": ylog,
+    }
+
+    def extract(opts: dict[str, Any]) -> Mapping[str, Any]:
+        with ydl_class({**site, **base, **opts}, root=job_dir) as ydl:
+            return ydl.sanitize_info(ydl.extract_info(task["url"], download=False))
+
+    queue = JobQueue(make_client("sqs", settings), settings.jobs_queue_url)
+    sent = expand(task, tasks, queue, extract, settings.playlist_max_items, settings.waiting_timeout)
+    return {"status": "fanned_out", "entries": sent}
 
 
 def flat_options(params: Mapping[str, Any], max_items: int) -> dict[str, Any]:

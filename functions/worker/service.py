@@ -301,7 +301,7 @@ class JobService:
     def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], files: list[str] | None = None) -> Outcome:
         if not self._entry_ended(entry, True, file_name=file_name, files=files):
             return Outcome.RETRY
-        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder, files=files))
+        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder, **({"files": files} if files else {})))
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})

@@ -51,10 +51,7 @@ from shared.stores.cookies import CookieStore
 from shared.secrets import SecretSource, reference_kind
 from shared.urls import is_public_address
 from shared.stores.media import MediaStore
-from shared.stores.playlists import PHASE_ZIP
-from shared.stores.queue import JobQueue
-from functions.worker.playlist import expand, mark_processing, output_names, side_outputs
-from functions.worker.playlist_zip import build_zip
+from functions.worker.playlist import mark_processing, output_names, run_playlist_job, side_outputs
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -110,7 +107,7 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         jar = write_jar(job_dir, spec.operator_cookies or operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
         if task.get("task_type") == "get_playlist":
-            return _playlist_job(task, settings, job_dir, site, ylog, proxy, upstreams, tasks, media, reporter)
+            return run_playlist_job(task, settings, job_dir, site, ylog, proxy, upstreams, tasks, media, reporter, ConfinedYoutubeDL)
         if task.get("playlist_id"):
             mark_processing(tasks, task)
         path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site)
@@ -139,30 +136,6 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         if guard is not None:
             guard.uninstall()
         shutil.rmtree(job_dir, ignore_errors=True)
-
-
-def _playlist_job(
-    task: dict[str, Any], settings: WorkerSettings, job_dir: Path, site: Mapping[str, Any], ylog: "YtdlpLogger", proxy: GuardedProxy,
-    upstreams: list[UpstreamProxy], tasks: TaskStore, media: MediaStore, reporter: ProgressReporter,
-) -> dict[str, Any]:
-    """A playlist's own job: expand it and fan its entries out, or (all entries ended, zip asked for) build the archive."""
-    if task.get("phase") == PHASE_ZIP:
-        return {"status": "completed", "file_name": build_zip(task, media, reporter.report)}
-    reporter.report(make_progress("expanding", None, None))
-    order = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
-    proxy.use(order[0])
-    base = {
-        "proxy": proxy.socks_url, "socket_timeout": settings.socket_timeout, "quiet": True, "no_warnings": True, "cachedir": False,
-        "extractor_retries": 3, "paths": {"home": str(job_dir)}, "outtmpl": {"default": "playlist.%(ext)s"}, "logger": ylog,
-    }
-
-    def extract(opts: dict[str, Any]) -> Mapping[str, Any]:
-        with ConfinedYoutubeDL({**site, **base, **opts}, root=job_dir) as ydl:
-            return ydl.sanitize_info(ydl.extract_info(task["url"], download=False))
-
-    queue = JobQueue(make_client("sqs", settings), settings.jobs_queue_url)
-    sent = expand(task, tasks, queue, extract, settings.playlist_max_items, settings.waiting_timeout)
-    return {"status": "fanned_out", "entries": sent}
 
 
 def _fetch_rotating(
