@@ -84,3 +84,14 @@ def test_playlist_file_stems_are_safe_and_padded():
     assert file_stem(3, "Episode: one / two?", 2) == "03-Episode_-_one_two"
     assert file_stem(12, "../../etc/passwd", 3) == "012-etc_passwd"
     assert file_stem(1, "///", 2) == "01-entry"
+
+
+def test_extras_subtitle_languages_that_are_not_plain_names_are_dropped(tmp_path):
+    # GIVEN a page whose subtitle "language" is a path (it would become part of the file name)
+    from functions.worker.download.runner import ConfinedYoutubeDL
+
+    subs = {"en": [{"url": "http://h/en.vtt", "ext": "vtt"}], "../../evil": [{"url": "http://h/x.vtt", "ext": "vtt"}]}
+    with ConfinedYoutubeDL({"writesubtitles": True, "subtitleslangs": ["all"], "quiet": True}, root=tmp_path) as ydl:
+        chosen = ydl.process_subtitles("id", subs, None)
+    # THEN only the plain language is fetched
+    assert list(chosen) == ["en"]

@@ -100,7 +100,5 @@ def sign_files(view: dict[str, Any], task: dict[str, Any], links: Any) -> None:
     if "files" in view:
         view["files"] = [links.path(task["task_id"], name, expires) for name in view["files"]]
     for entry in view.get("entries") or []:
-        if entry.get("file") and task["status"] == "completed":
+        if entry.get("file"):  # downloadable as soon as the entry is done
             entry["file"] = links.path(task["task_id"], entry["file"], expires)
-        elif entry.get("file"):
-            entry["file"] = f"/files/{task['task_id']}/{entry['file']}"

@@ -13,6 +13,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import signal
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
 _BY_DESIGN = "does not support SOCKS proxies"
+_SAFE_LANGUAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
 def child_main(spec: JobSpec, conn: Any) -> None:
@@ -264,6 +266,11 @@ class ConfinedYoutubeDL(YoutubeDL):
         if name and name != "-" and not Path(name).resolve().is_relative_to(self._root):
             raise PermanentJobError("Refusing to write outside the job's folder")
         return name
+
+    def process_subtitles(self, video_id: Any, normal_subtitles: Any, automatic_captions: Any) -> Any:
+        """Only languages whose code is a plain name: the code becomes part of the subtitle file's name."""
+        chosen = super().process_subtitles(video_id, normal_subtitles, automatic_captions)
+        return {lang: sub for lang, sub in (chosen or {}).items() if _SAFE_LANGUAGE.match(str(lang))} or None
 
     def dl(self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False) -> Any:
         """Refuse any non-http(s) URL in the formats and fragments before a downloader (ffmpeg) sees it."""
