@@ -258,9 +258,15 @@ class JobService:
         entry.limit = time_limit(task, self._settings)
         spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)), operator_cookies=self._cookies.get())
         started = time.monotonic()
+        # The heartbeat keeps message and lease alive while the child starts too: a start slower than the
+        # visibility window (a loaded machine) must not let another worker claim the task a second time.
+        with entry.lock:
+            entry.active = True
         try:
             process = self._launcher.start(spec)
         except Exception as err:  # e.g. the forkserver could not fork: worth another attempt elsewhere
+            with entry.beat_lock:
+                entry.active = False
             log.exception("could not start the job's process", extra=extra)
             return self._retry_or_fail(entry, attempts, f"could not start the job's process: {err}", extra)
         with entry.lock:
