@@ -40,7 +40,7 @@ def run(ctx: Context) -> list[Figure]:
     stack = ctx.stack(WORKER_PROCESSES="1")
     key = stack.new_key("hls-time-to-file")
     work = ctx.work_dir / "hls-time-to-file"
-    body = {"url": url}
+    body = {"url": url, "cache": False}  # a download each time, not a shared result
     run_service(stack, key, url, work / "warm", body)  # untimed: first-use costs are not what we measure
     services, floors = [], []
     for n in range(repeats):

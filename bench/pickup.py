@@ -35,7 +35,7 @@ def run(ctx: Context) -> list[Figure]:
     stack = ctx.stack(WORKER_PROCESSES="1")
     key = stack.new_key("pickup")
     api = stack.api(key)
-    body = {"url": ctx.media.url("video.mp4")}  # get_info: the lightest job, so the worker is idle again soon
+    body = {"url": ctx.media.url("video.mp4"), "cache": False}  # never a shared result; get_info: the lightest job, so the worker is idle again soon
     poller = StatusPoller(api, key, POLL_INTERVAL)
     polled, logged, posted = [], [], []
     for n in range(repeats + 1):  # the first round is an untimed warm-up

@@ -34,7 +34,7 @@ def run(ctx: Context) -> list[Figure]:
     for _ in range(repeats):
         with MemorySampler(worker, SAMPLE_INTERVAL) as sampler:
             started = time.perf_counter()
-            reply = api.call("POST", "/get_video", {"url": url})
+            reply = api.call("POST", "/get_video", {"url": url, "cache": False})
             if reply.status != 200:
                 raise RuntimeError(f"POST /get_video answered {reply.status}: {reply.body}")
             task_id = reply.body["task_id"]

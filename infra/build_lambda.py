@@ -1,6 +1,6 @@
 """`python -m infra.build_lambda [--check]`: the Lambda package that template.yaml's `CodeUri: build/lambda/` points at.
 
-build/lambda/ holds the API and cleanup functions (functions/api, functions/cleanup), shared/, and the runtime
+build/lambda/ holds the API, cleanup and notify functions (functions/api, functions/cleanup, functions/notify), shared/, and the runtime
 dependencies of infra/lambda-requirements.txt installed for the Lambda runtime (python3.11, arm64) by pip's
 cross-platform wheel selection. No tests, no worker, no yt-dlp or ffmpeg; everything byte-compiled for a read-only
 folder (see compile_package). `sam deploy` zips this
@@ -33,7 +33,7 @@ BUILD_DIR = ROOT / "build" / "lambda"
 REQUIREMENTS = ROOT / "infra" / "lambda-requirements.txt"
 
 # What the package holds of this repository (paths relative to ROOT).
-SOURCES = ("functions/__init__.py", "functions/api", "functions/cleanup", "shared")
+SOURCES = ("functions/__init__.py", "functions/api", "functions/cleanup", "functions/notify", "shared")
 # Wheels for the Lambda runtime of template.yaml (Runtime python3.11, Architectures arm64), whatever the build host.
 LAMBDA_PLATFORM = (
     "--platform", "manylinux2014_aarch64",
@@ -42,7 +42,7 @@ LAMBDA_PLATFORM = (
     "--only-binary=:all:",
 )  # fmt: skip
 # Entry points named by template.yaml's Handler properties.
-HANDLERS = ("functions/api/handler.py", "functions/cleanup/handler.py")
+HANDLERS = ("functions/api/handler.py", "functions/cleanup/handler.py", "functions/notify/handler.py")
 # Must never be in the package: the worker and what only it, the local stack or the tests need.
 FORBIDDEN = ("functions/worker", "tests", "infra", "yt_dlp", "moto", "uvicorn", "samtranslator", "cfnlint", "pytest")
 # botocore ships the models of 400+ services; the functions call these (and credential providers may call sts/sso).
@@ -219,11 +219,12 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import functions.api.handler as api
 import functions.cleanup.handler as cleanup
+import functions.notify.handler as notify
 event = json.loads(sys.argv[2])
 response = api.lambda_handler(event, None)
 assert response["statusCode"] == 200, response
 assert json.loads(response["body"])["info"]["title"], response["body"][:200]
-assert callable(cleanup.lambda_handler)
+assert callable(cleanup.lambda_handler) and callable(notify.lambda_handler)
 outside = sorted({m.__file__ for m in list(sys.modules.values())
                   if getattr(m, "__file__", None) and "site-packages" in m.__file__})
 assert not outside, outside

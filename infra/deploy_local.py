@@ -62,8 +62,11 @@ OUTPUT_SETTINGS: Mapping[str, str] = {
     "WorkersTableName": "WORKERS_TABLE",
     "TasksTableName": "TASKS_TABLE",
     "RateLimitsTableName": "RATE_LIMITS_TABLE",
+    "ResultsTableName": "RESULTS_TABLE",
+    "UsageTableName": "USAGE_TABLE",
     "JobsQueueUrl": "JOBS_QUEUE_URL",
     "DeadLetterQueueUrl": "DEAD_LETTER_QUEUE_URL",
+    "NotifyQueueUrl": "NOTIFY_QUEUE_URL",
     "MediaBucketName": "MEDIA_BUCKET",
     "KeysKmsKeyId": "KEYS_KMS_KEY_ID",
 }

@@ -137,6 +137,8 @@ class LocalStack:
         for n in range(api_processes):
             name = "api" if n == 0 else f"api-{n + 1}"
             self.children.append(Child(name, [python, "-m", "functions.api"], self.log_dir / f"{name}.log", restart=True))
+        # The notifier (functions/notify): in AWS a Lambda on the notify queue, here a long-polling process.
+        self.children.append(Child("notify", [python, "-m", "functions.notify"], self.log_dir / "notify.log", restart=True))
         for n in range(self.workers):
             self.children.append(
                 Child(
@@ -245,6 +247,21 @@ class LocalStack:
                 requeued += 1
         if requeued:
             log.info("requeued %d unfinished task(s) from the state", requeued)
+        self._requeue_webhooks(tasks, clients, settings)
+
+    def _requeue_webhooks(self, tasks: Any, clients: Any, settings: Any) -> None:
+        """Rebuild the (in-memory) notify queue too: the next attempt of every finished task's pending webhook, now."""
+        from shared.models import TaskStatus
+        from shared.stores.notify_queue import Event, NotifyQueue
+        from shared.webhooks import COMPLETED, FAILED, event_id
+
+        queue = NotifyQueue(clients.sqs, settings.notify_queue_url)
+        pending = tasks.pending_webhooks()
+        for task in pending:
+            kind = COMPLETED if task["status"] == TaskStatus.COMPLETED.value else FAILED
+            queue.send(Event(task["task_id"], kind, event_id(task["task_id"]), attempts=int(task.get("wh_attempts", 0))))
+        if pending:
+            log.info("requeued %d pending webhook(s) from the state", len(pending))
 
     def _cleanup_timer(self) -> None:
         from functions.cleanup.handler import build_service
@@ -307,7 +324,7 @@ def ytdlp_environment(env: dict[str, str]) -> dict[str, str]:
 
 
 # Settings whose resources live on the disk-backed backends, under the names the state was created with.
-PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE", "COOKIES_TABLE", "WORKERS_TABLE")
+PERSISTED_TABLES = ("KEYS_TABLE", "TASKS_TABLE", "RATE_LIMITS_TABLE", "COOKIES_TABLE", "WORKERS_TABLE", "RESULTS_TABLE", "USAGE_TABLE")
 PERSISTED_BUCKETS = ("MEDIA_BUCKET",)
 
 # template.yaml parameter -> environment variable that sets it locally.
@@ -317,6 +334,7 @@ _TEMPLATE_PARAMETERS = {
     "MaxWorkers": "MAX_WORKERS",
     "MaxAttempts": "MAX_ATTEMPTS",
     "VisibilityTimeout": "VISIBILITY_TIMEOUT",
+    "WebhookRetryDelays": "WEBHOOK_RETRY_DELAYS",
 }
 
 

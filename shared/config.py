@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,7 +25,11 @@ class Settings(BaseSettings):
     # API: keyless file links and submission checks.
     file_link_secret: SecretStr | None = Field(None, description="Key signing /status file links: a Secrets Manager ARN, file:<path> or the value (see shared.secrets).")
     dns_timeout: float = Field(2.0, gt=0, le=30, description="Seconds a submitted URL's host may take to resolve.")
+    key_cache_seconds: float = Field(5, ge=0, le=300, description="Seconds an API process remembers a key that authenticated (0: look it up on every request); a deleted key or changed permissions take effect within this time.")
     info_inline_max_bytes: int = Field(4 * 1024**2, ge=1, description="Largest whole info.json /files answers itself; bigger ones redirect to storage (Lambda answers at most 6 MB).")
+
+    # Shared results (shared/sharing.py): identical requests share one download and one stored object.
+    result_sharing: Literal["global", "key", "off"] = Field("global", description="Share results across all keys (global), within one key (key), or not at all (off).")
 
     # Resource names (outputs of template.yaml).
     keys_table: str = "ytdlp-keys"
@@ -32,8 +37,11 @@ class Settings(BaseSettings):
     rate_limits_table: str = "ytdlp-rate-limits"
     cookies_table: str = "ytdlp-cookies"
     workers_table: str = "ytdlp-workers"
+    results_table: str = "ytdlp-results"
+    usage_table: str = "ytdlp-usage"
     jobs_queue_url: str = ""
     dead_letter_queue_url: str = ""
+    notify_queue_url: str = Field("", description="Webhook events (task.completed, task.failed) for the notifier (functions/notify).")
     media_bucket: str = "ytdlp-media"
     keys_kms_key_id: str = "alias/ytdlp-api-keys"
 
@@ -60,11 +68,24 @@ class Settings(BaseSettings):
     playlist_max_items: int = Field(50, ge=1, le=500, description="Most entries one get_playlist task downloads; a longer playlist is cut (the status says so).")
     sponsorblock_api: str = Field("https://sponsor.ajay.app", description="Base URL of the SponsorBlock API (sponsorblock_remove).")
 
+    # Webhooks (functions/notify).
+    webhook_retry_delays: str = Field(
+        "5,300,1800,7200,18000,36000,50400,72000,86400",
+        pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+        description="Seconds before each retry of a failed webhook delivery, comma-separated (Standard Webhooks' schedule).",
+    )
+    webhook_timeout: float = Field(15, gt=0, le=60, description="Seconds each socket step of a webhook delivery may take.")
+
     # Local stack.
     port: int = 5000
     api_processes: int = Field(1, ge=1, le=16, description="Local stack: processes serving the API, sharing PORT (SO_REUSEPORT).")
     api_reuse_port: bool = Field(False, description="Bind PORT with SO_REUSEPORT, so several API processes share it.")
     worker_processes: int = Field(1, ge=0)
+
+    @property
+    def webhook_delays(self) -> tuple[int, ...]:
+        """WEBHOOK_RETRY_DELAYS as seconds: the wait after the 1st, 2nd... failed attempt."""
+        return tuple(int(part) for part in self.webhook_retry_delays.split(","))
 
     @property
     def task_ttl_seconds(self) -> int:

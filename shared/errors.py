@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """Base class: an error with a message safe to show a client."""
@@ -40,9 +42,10 @@ class TooLarge(ServiceError):
 class RateLimited(ServiceError):
     status_code = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, retry_after: int, quota: Any = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.quota = quota  # the key's standing (shared.stores.rate_limits.Quota), for the RateLimit headers
 
 
 class Unavailable(ServiceError):

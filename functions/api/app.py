@@ -14,8 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from functions.api.access_log import AccessLog
 from functions.api.deps import Container
 from functions.api.limits import BodySizeLimit
+from functions.api.quota import ratelimit_headers
 from functions.api.schemas import MAX_COOKIES_BYTES, ErrorResponse
-from functions.api.routes import cookies, files, health, keys, tasks
+from functions.api.routes import cookies, files, health, keys, tasks, usage, webhooks
 from shared.config import Settings, get_settings
 from shared.errors import RateLimited, ServiceError
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         redirect_slashes=False,
     )
     app.state.container = container or Container(settings or get_settings())
-    for module in (tasks, keys, cookies, files, health):
+    for module in (tasks, keys, cookies, files, health, usage, webhooks):
         app.include_router(module.router)
     # A cookies file may be large (a body of up to 1 MiB); every other body stays small.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, path_limits={"/cookies": MAX_COOKIES_BYTES})
@@ -65,7 +66,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after), **(ratelimit_headers(exc.quota) if exc.quota is not None else {})}
         if exc.status_code >= 500:
             log.warning("dependency failure: %s", exc.message, exc_info=exc.__cause__)
         return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)

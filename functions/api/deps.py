@@ -10,17 +10,22 @@ from fastapi.security import APIKeyHeader
 
 from functions.api.links import FileLinks
 from functions.api.service import KeyService, TaskService
+from functions.api.sharing import SubmissionSharing
 from shared.aws import AwsClients
 from shared import logs
 from shared.config import Settings
 from shared.errors import Forbidden, Unauthorized
 from shared.secrets import SecretSource
 from shared.stores.cookies import CookieStore
-from shared.stores.keys import ApiKey, KeyStore
+from shared.stores.keys import ApiKey, AuthCache, KeyStore
 from shared.stores.media import MediaStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
 from shared.stores.rate_limits import RateLimitStore
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
+from shared.stores.webhook_secrets import WebhookSecretStore
+from shared.stores.usage import UsageStore
 from shared.stores.workers import WorkerStore
 from shared.urls import Resolver, system_resolver
 
@@ -40,11 +45,17 @@ class Container:
     @cached_property
     def keys(self) -> KeyStore:
         # KMS only serves create/get/get_keys: authenticating a request never builds its client.
-        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+        # Authentications are remembered for KEY_CACHE_SECONDS: most requests then make no key lookup at all.
+        cache = AuthCache(self.settings.key_cache_seconds)
+        return KeyStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id, cache)
 
     @cached_property
     def cookies(self) -> CookieStore:
         return CookieStore(self.clients.dynamodb, self.settings.cookies_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecretStore:
+        return WebhookSecretStore(self.clients.dynamodb, self.settings.keys_table, self.clients.lazy("kms"), self.settings.keys_kms_key_id)
 
     @cached_property
     def workers(self) -> WorkerStore:
@@ -53,6 +64,10 @@ class Container:
     @cached_property
     def tasks(self) -> TaskStore:
         return TaskStore(self.clients.dynamodb, self.settings.tasks_table)
+
+    @cached_property
+    def usage(self) -> UsageStore:
+        return UsageStore(self.clients.dynamodb, self.settings.usage_table)
 
     @cached_property
     def media(self) -> MediaStore:
@@ -71,11 +86,21 @@ class Container:
             JobQueue(self.clients.sqs, self.settings.jobs_queue_url),
             RateLimitStore(self.clients.dynamodb, self.settings.rate_limits_table),
             self.resolver,
+            webhook_secrets=self.webhook_secrets,
+            sharing=self.sharing,
+            notify=NotifyQueue(self.clients.sqs, self.settings.notify_queue_url) if self.settings.notify_queue_url else None,
+            usage=self.usage,
         )
 
     @cached_property
+    def sharing(self) -> SubmissionSharing | None:
+        if self.settings.result_sharing == "off":
+            return None
+        return SubmissionSharing(self.settings, ResultStore(self.clients.dynamodb, self.settings.results_table), self.tasks, self.media, self.cookies)
+
+    @cached_property
     def key_service(self) -> KeyService:
-        return KeyService(self.keys, self.cookies)
+        return KeyService(self.keys, self.cookies, self.webhook_secrets, self.usage)
 
 
 def get_container(request: Request) -> Container:
@@ -109,8 +134,16 @@ def get_media_store(container: ContainerDep) -> MediaStore:
     return container.media
 
 
+def get_webhook_secrets(container: ContainerDep) -> WebhookSecretStore:
+    return container.webhook_secrets
+
+
 def get_links(container: ContainerDep) -> FileLinks:
     return container.links
+
+
+def get_usage_store(container: ContainerDep) -> UsageStore:
+    return container.usage
 
 
 def get_task_service(container: ContainerDep) -> TaskService:
@@ -128,8 +161,10 @@ CookiesDep = Annotated[CookieStore, Depends(get_cookie_store)]
 WorkersDep = Annotated[WorkerStore, Depends(get_worker_store)]
 MediaDep = Annotated[MediaStore, Depends(get_media_store)]
 LinksDep = Annotated[FileLinks, Depends(get_links)]
+WebhookSecretsDep = Annotated[WebhookSecretStore, Depends(get_webhook_secrets)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 KeyServiceDep = Annotated[KeyService, Depends(get_key_service)]
+UsageDep = Annotated[UsageStore, Depends(get_usage_store)]
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from functions.api.extras import Extras
 from shared.formats import AUDIO_OUTPUTS, VIDEO_OUTPUTS
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_FORMAT_LENGTH = 256
 MAX_LIVE_SECONDS = 6 * 3600
+MAX_REQUEST_LIMIT = 1_000_000
 Seconds = float | int | str | None
 
 
@@ -43,6 +44,17 @@ class UrlBody(_Body):
         description="http(s) URL of the media page or file. Refused with 400 when its host resolves to a loopback, "
         "private, link-local or other non-public address (unless the deployment allows private networks).",
         examples=["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
+    )
+    webhook_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="http(s) URL that gets a signed POST (Standard Webhooks: task.completed or task.failed) when the task "
+        "ends; under the same address rules as `url`. Verify it with the secret from GET /webhook_secret.",
+        examples=["https://example.com/hooks/ytdlp"],
+    )
+    cache: bool = Field(
+        True, description="Share results: false downloads afresh and shares nothing (live recordings are never shared)."
     )
 
 
@@ -192,6 +204,15 @@ class PlaylistRequest(UrlBody, _Formats, Extras):
 class CreateKeyRequest(_Body):
     name: str = Field(..., min_length=1, max_length=64, pattern=KEY_NAME_PATTERN.pattern, description="Letters, digits, '.', '_' and '-'; 1 to 64 characters, starting with a letter or digit.")
     permissions: list[Literal[PERMISSIONS]] = Field(..., max_length=len(PERMISSIONS) * 4, description="Permissions of the new key.")  # type: ignore[valid-type]
+    request_limit: int | None = Field(None, ge=1, le=MAX_REQUEST_LIMIT, description="Task-creating requests this key may make per window, instead of REQUEST_LIMIT.")
+
+    @field_validator("request_limit", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        # A number (1 or 1.0, as JSON Schema's integer allows), not true or "5".
+        if isinstance(value, (bool, str)):
+            raise ValueError("Input should be a valid integer")
+        return value
 
 
 class PermissionsRequest(_Body):
@@ -206,8 +227,9 @@ class ErrorResponse(BaseModel):
 
 
 class TaskCreated(BaseModel):
-    status: Literal["waiting"] = "waiting"
+    status: Literal["waiting", "completed"] = Field("waiting", description="completed: served at once from a shared result.")
     task_id: str
+    cached: bool = Field(False, description="True when the task was completed from a shared result (no download).")
 
 
 class KeyCreated(BaseModel):
@@ -221,10 +243,14 @@ class KeyDeleted(BaseModel):
     message: str
 
 
+_KEY_LIMIT = "This key's own request limit per window; absent when REQUEST_LIMIT applies."
+
+
 class KeyRevealed(BaseModel):
     message: str
     name: str
     key: str
+    request_limit: int | None = Field(None, description=_KEY_LIMIT)
 
 
 class KeyListing(BaseModel):
@@ -232,6 +258,25 @@ class KeyListing(BaseModel):
     name: str
     permissions: list[str]
     created_at: float | None = None
+    request_limit: int | None = Field(None, description=_KEY_LIMIT)
+
+
+class UsageTotals(BaseModel):
+    tasks: int = Field(..., description="Tasks this key created.")
+    completed: int = Field(..., description="Of those, completed.")
+    failed: int = Field(..., description="Of those, failed.")
+    cached: int = Field(..., description="Of those, completed from a shared result without a download.")
+    bytes: int = Field(..., description="Size of the outputs this key's tasks produced or were served from cache.")
+
+
+class UsageResponse(BaseModel):
+    name: str
+    window_seconds: int = Field(..., description="The rate-limit window (TASK_CLEANUP_TIME in seconds).")
+    limit: int = Field(..., description="Task-creating requests allowed per window.")
+    used: int = Field(..., description="Requests counted in the current window.")
+    remaining: int
+    reset: int = Field(..., description="Seconds until the oldest counted request leaves the window.")
+    totals: UsageTotals
 
 
 class Message(BaseModel):
@@ -260,6 +305,25 @@ class TaskStatusResponse(BaseModel):
     completed_time: str | None = None
     progress: Progress | None = None
     attempts: int | None = None
+    cached: bool | None = Field(None, description="Completed tasks: true when served from a shared result rather than downloaded for this task.")
+    webhook: WebhookState | None = Field(None, description="Only for a task submitted with webhook_url: its delivery state.")
+
+
+class WebhookState(BaseModel):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(..., description="Delivery attempts made so far.")
+    last_status_code: int | None = Field(None, description="HTTP status of the last attempt (null: none yet, or no answer).")
+
+    @model_serializer(mode="wrap")
+    def _null_code_shown(self, handler: Any) -> dict[str, Any]:
+        # /status drops null fields; this one stays, so a client can always read it.
+        out = handler(self)
+        out["last_status_code"] = self.last_status_code
+        return out
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(..., description="whsec_<base64>: verify deliveries with standardwebhooks.Webhook(secret).verify(body, headers).")
 
 
 class HealthResponse(BaseModel):

@@ -12,8 +12,12 @@ from shared.aws import AWS_ERRORS, AwsClients
 from shared.config import Settings, get_settings
 from shared.errors import Unavailable
 from shared.stores.media import MediaStore
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.queue import JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
+from shared.stores.workers import WorkerStore
 
 
 def build_service(settings: Settings, clients: AwsClients | None = None) -> CleanupService:
@@ -28,6 +32,10 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Clea
         settings.max_attempts,
         jobs=jobs,
         waiting_seconds=settings.waiting_timeout,
+        notify=NotifyQueue(clients.sqs, settings.notify_queue_url) if settings.notify_queue_url else None,
+        results=ResultStore(clients.dynamodb, settings.results_table),
+        usage=UsageStore(clients.dynamodb, settings.usage_table),
+        workers=WorkerStore(clients.dynamodb, settings.workers_table),
     )
 
 
@@ -45,6 +53,8 @@ METRICS = {
     "dead_jobs_failed": "DeadJobsFailed",
     "dead_jobs_redriven": "DeadJobsRedriven",
     "waiting_tasks_failed": "WaitingTasksFailed",
+    "shared_results_removed": "SharedResultsRemoved",
+    "workers_removed": "WorkersRemoved",
     "errors": "CleanupErrors",
 }
 

@@ -31,10 +31,15 @@ from functions.worker.jobs.scratch import Scratch
 from functions.worker.presence import Presence, collect_versions
 from functions.worker.service import STORE_ERRORS, JobService
 from functions.worker.settings import WorkerSettings, get_worker_settings
+from functions.worker.sharing import WorkerSharing
 from shared.aws import AwsClients
+from shared.stores.notify_queue import NotifyQueue
+from shared.webhooks import COMPLETED
 from shared.stores.queue import Job, JobQueue
+from shared.stores.results import ResultStore
 from shared.stores.workers import WorkerStore
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ _OUTCOME_METRICS = {
     "timed_out": "JobsTimedOut",
     "retry": "JobsRetried",
     "handed_back": "JobsHandedBack",
+    "served": "JobsServedShared",
 }
 
 
@@ -337,6 +343,7 @@ def main(stop_policy: StopPolicy | None = None) -> int:
     launcher.warm_up()
     queue = JobQueue(clients.sqs, settings.jobs_queue_url)
     beat = AwsClients.from_settings(settings, timeouts=heartbeat_timeouts(settings.visibility_timeout))
+    notify = NotifyQueue(clients.sqs, settings.notify_queue_url) if settings.notify_queue_url else None
     service = JobService(
         settings,
         TaskStore(clients.dynamodb, settings.tasks_table),
@@ -346,6 +353,14 @@ def main(stop_policy: StopPolicy | None = None) -> int:
         worker_id,
         heartbeat_tasks=TaskStore(beat.dynamodb, settings.tasks_table),
         heartbeat_queue=JobQueue(beat.sqs, settings.jobs_queue_url),
+        notify=notify,
+        sharing=WorkerSharing(
+            ResultStore(clients.dynamodb, settings.results_table), TaskStore(clients.dynamodb, settings.tasks_table),
+            settings.task_ttl_seconds, settings.waiting_timeout,
+            # The notifier drops events of tasks without a webhook_url, so every served task can be announced.
+            on_completed=(lambda task_id: notify.announce(task_id, COMPLETED)) if notify is not None else None,
+        ),
+        usage=UsageStore(clients.dynamodb, settings.usage_table),
     )
     # The record outlives a few missed beats, then expires (TTL): /health counts only workers seen recently.
     presence = Presence(

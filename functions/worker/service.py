@@ -28,12 +28,16 @@ from functions.worker.jobs.cookies import OperatorCookies
 from functions.worker.jobs.spec import JobSpec
 from functions.worker.jobs.scratch import Scratch
 from functions.worker.settings import WorkerSettings
+from functions.worker.sharing import Decision, Verdict, WorkerSharing
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
+from shared.webhooks import COMPLETED, FAILED
+from shared.stores.notify_queue import NotifyQueue
 from shared.stores.playlists import on_entry_ended
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
+from shared.stores.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ class Outcome(str, enum.Enum):
     TIMED_OUT = "timed_out"
     HANDED_BACK = "handed_back"
     DUPLICATE = "duplicate"
+    WAITING = "waiting"  # for another task's download of the same result (functions/worker/sharing.py)
+    SERVED = "served"  # completed from a shared result, without a download
     DROPPED = "dropped"
 
 
@@ -93,6 +99,9 @@ class RunningJob:
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
     task: dict[str, Any] | None = None  # the claimed task (a playlist entry's end is recorded in its playlist)
+    webhook: bool = False  # the task has a webhook_url: settling it queues an event for the notifier
+    result_key: str | None = None  # the shared result this job downloads for (its waiters are completed with it)
+    owner: str = ""  # the key digest of the claimed task, for its usage totals
     lock: threading.Lock = field(default_factory=threading.Lock)  # state: short holds only
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # a heartbeat's AWS calls vs. settling
 
@@ -165,6 +174,9 @@ class JobService:
         sleep: Callable[[float], Any] = time.sleep,
         heartbeat_tasks: TaskStore | None = None,
         heartbeat_queue: JobQueue | None = None,
+        notify: NotifyQueue | None = None,
+        sharing: WorkerSharing | None = None,
+        usage: UsageStore | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -181,6 +193,9 @@ class JobService:
         self._heartbeat = Heartbeat(settings.max_workers)
         self.stopping = threading.Event()
         self._cookies = OperatorCookies(settings)
+        self._notify = notify
+        self._sharing = sharing
+        self._usage = usage
 
     # -- one message
 
@@ -224,6 +239,10 @@ class JobService:
             task = self._tasks.get(job.task_id)
             decision = triage(task, job, entry.holder, self._clock())
             claimed = None
+            if decision.action is Action.CLAIM and task is not None and task.get("result_key") and self._sharing is not None:
+                shared = self._sharing.resolve(task)
+                if shared.verdict is not Verdict.RUN:
+                    return self._settle_shared(job, shared, extra)
             if decision.action is Action.CLAIM:
                 claimed = self._tasks.start(job.task_id, entry.holder, self._settings.visibility_timeout)
                 if claimed is None:  # someone else got there between our read and our claim
@@ -245,10 +264,22 @@ class JobService:
             return Outcome.DUPLICATE
         return self._run_claimed(entry, claimed, extra)
 
+    def _settle_shared(self, job: Job, shared: Decision, extra: dict[str, Any]) -> Outcome:
+        """A task served from, or waiting for, a shared result: no download, no attempt used."""
+        log.info("shared result", extra={**extra, "verdict": shared.verdict.value, "reason": shared.reason})
+        if shared.verdict is Verdict.SERVED:
+            self._settle("delete message", lambda: self._queue.delete(job))
+            return Outcome.SERVED
+        self._settle("put off", lambda: self._queue.put_off(job, shared.delay))
+        return Outcome.WAITING
+
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
+        entry.result_key = task.get("result_key") if self._sharing is not None else None
         attempts = int(task.get("attempts") or 1)
         entry.task = task
+        entry.owner = str(task.get("owner") or "")
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
+        entry.webhook = bool(task.get("webhook_url"))
         if attempts > self._settings.max_attempts:
             # Earlier attempts died with their worker; this delivery only exists to close the task.
             last = task.get("last_error") or "the worker stopped while running it"
@@ -295,7 +326,10 @@ class JobService:
             error = f"the job's process exited unexpectedly (exit code {process.exitcode})"
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
-            return self._complete(entry, str(result["file_name"]), {**extra, "seconds": seconds}, list(result.get("files") or []))
+            return self._complete(
+                entry, str(result["file_name"]), {**extra, "seconds": seconds}, list(result.get("files") or []),
+                share=not result.get("live"), size=int(result.get("bytes") or 0),
+            )
         if result.get("status") == "fanned_out":
             return self._fanned_out(entry, {**extra, "seconds": seconds, "entries": result.get("entries")})
         if result.get("permanent"):
@@ -304,10 +338,21 @@ class JobService:
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], files: list[str] | None = None) -> Outcome:
+    def _complete(
+        self, entry: RunningJob, file_name: str, extra: dict[str, Any], files: list[str] | None = None, share: bool = True, size: int = 0,
+    ) -> Outcome:
         if not self._entry_ended(entry, True, file_name=file_name, files=files):
             return Outcome.RETRY
         done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder, **({"files": files} if files else {})))
+        self._announce(entry, done, COMPLETED)
+        if done and entry.result_key and self._sharing is not None:
+            sharing, key = self._sharing, entry.result_key
+            if share:
+                self._settle("publish shared result", lambda: sharing.publish(key, entry.task_id, file_name))
+            else:  # a live recording: each waiter records for itself
+                self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
+        if done:  # counted by the holder whose write finished the task: once, however often the job ran
+            self._count(entry, completed=1, bytes=size)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         log.info("job completed", extra={**extra, "file_name": file_name})
@@ -318,6 +363,12 @@ class JobService:
         if not self._entry_ended(entry, False, error=error):
             return Outcome.RETRY
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
+        self._announce(entry, done, FAILED)
+        if done and entry.result_key and self._sharing is not None:  # the waiters are not failed with it: one takes over
+            sharing, key = self._sharing, entry.result_key
+            self._settle("release shared result", lambda: sharing.release(key, entry.task_id))
+        if done:
+            self._count(entry, failed=1)
         if not self._finish_message(entry, done, extra):
             return Outcome.RETRY
         return outcome
@@ -328,10 +379,24 @@ class JobService:
         if not task.get("playlist_id"):
             return True
         ttl = self._settings.task_ttl_seconds
-        done = self._settle("record playlist entry", lambda: on_entry_ended(self._tasks.playlists, self._queue, task, ok, ttl, **outcome) or True)
+        settled: list[str | None] = []
+        done = self._settle("record playlist entry", lambda: settled.append(on_entry_ended(self._tasks.playlists, self._queue, task, ok, ttl, **outcome)) or True)
         if done is None:
             log.error("playlist entry outcome not recorded; message left for a retry", extra={"task_id": entry.task_id})
-        return done is not None
+            return False
+        if settled and settled[0] in (TaskStatus.COMPLETED.value, TaskStatus.ERROR.value):
+            self._announce_playlist(str(task["playlist_id"]), settled[0])
+        return True
+
+    def _announce_playlist(self, playlist_id: str, status: str) -> None:
+        """This entry's end settled its playlist: the playlist's one webhook event leaves now (entries have none)."""
+        if self._notify is None:
+            return
+        notify = self._notify
+        playlist = self._settle("read playlist", lambda: self._tasks.get(playlist_id))
+        if playlist and playlist.get("webhook_url"):
+            event = COMPLETED if status == TaskStatus.COMPLETED.value else FAILED
+            self._settle("queue webhook", lambda: notify.announce(playlist_id, event))
 
     def _fanned_out(self, entry: RunningJob, extra: dict[str, Any]) -> Outcome:
         """The playlist's entries are queued: it stays processing without a lease, its entries carry it on."""
@@ -340,6 +405,22 @@ class JobService:
             self._settle("delete message", lambda: self._queue.delete(entry.job))
         log.info("playlist fanned out", extra=extra)
         return Outcome.COMPLETED
+
+    def _announce(self, entry: RunningJob, done: bool | None, event_type: str) -> None:
+        """Queue the task's webhook event once this holder's outcome is recorded; the notifier delivers it (never
+        this job: a slow receiver must not hold a download slot)."""
+        if done is True and entry.webhook and self._notify is not None:
+            notify = self._notify
+            self._settle("queue webhook", lambda: notify.announce(entry.task_id, event_type))
+
+    def _count(self, entry: RunningJob, **counts: int) -> None:
+        if self._usage is None or not entry.owner:
+            return
+        if (entry.task or {}).get("phase"):
+            # A fanned-out playlist's usage is its entries' (each counted as it ends): its archive or its end adds
+            # nothing. A playlist that fails before it has entries counts as one failed task.
+            return
+        self._usage.add(entry.owner, **counts)
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

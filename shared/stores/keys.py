@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from shared.aws import AWS_ERRORS, error_code, is_condition_failure
 from shared.errors import Conflict, NotFound, Unauthorized, Unavailable
@@ -35,9 +36,14 @@ class ApiKey:
     permissions: tuple[str, ...]
     key_hash: str
     created_at: float = 0.0
+    request_limit: int | None = None  # this key's own REQUEST_LIMIT; None: the setting's
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions
+
+    def limit(self, default: int) -> int:
+        """The requests this key may make per window."""
+        return self.request_limit or default
 
 
 @dataclass(frozen=True)
@@ -48,29 +54,77 @@ class RevealedKey:
     key: str = field(repr=False)
 
 
+class AuthCache:
+    """Records of keys that authenticated in the last `seconds`, by digest (never the key itself), bounded in size.
+
+    Only successes are kept: an unknown key is looked up every time, so a key works as soon as it is created.
+    A deleted key, or one whose permissions changed, keeps its old record here for at most `seconds`.
+    """
+
+    def __init__(self, seconds: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._max = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> ApiKey | None:
+        if self.seconds <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, record: ApiKey) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if len(self._entries) >= self._max:
+                self._entries = {d: e for d, e in self._entries.items() if e[0] > now}
+                while len(self._entries) >= self._max:  # all fresh: drop the oldest
+                    del self._entries[next(iter(self._entries))]
+            self._entries[record.key_hash] = (now + self.seconds, record)
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+
 class KeyStore:
     """Keys table: `hash#<digest>` items answer authentication in one read; `name#<name>` items hold the record."""
 
-    def __init__(self, dynamodb: Any, table: str, kms: Any, kms_key_id: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, kms: Any, kms_key_id: str, cache: AuthCache | None = None) -> None:
         self._db = dynamodb
         self._table = table
         self._kms = kms
         self._kms_key_id = kms_key_id
+        self._cache = cache or AuthCache(0)
 
     def authenticate(self, key: str) -> ApiKey:
-        """The record of `key`; Unauthorized when there is none."""
+        """The record of `key`; Unauthorized when there is none. Served from the cache when it holds the key."""
         digest = hash_key(key)
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
         with unavailable_on_failure("The key store"):
             item = self._db.get_item(TableName=self._table, Key={"pk": {"S": _HASH + digest}}, ConsistentRead=True).get("Item")
         # The digest is the lookup key; comparing it again in constant time keeps timing flat if a store ever matches loosely.
         if not item or not hmac.compare_digest(item["key_hash"]["S"], digest):
             raise Unauthorized("Invalid API key")
-        return _record(item)
+        record = _record(item)
+        self._cache.put(record)
+        return record
 
-    def create(self, name: str, permissions: Iterable[str], key: str | None = None) -> str:
+    def create(self, name: str, permissions: Iterable[str], key: str | None = None, request_limit: int | None = None) -> str:
         """Store a new key under `name` and return it; Conflict when the name (or the key) exists."""
         key = key or generate_key()
-        record = ApiKey(name=name, permissions=tuple(permissions), key_hash=hash_key(key), created_at=time.time())
+        record = ApiKey(name=name, permissions=tuple(permissions), key_hash=hash_key(key), created_at=time.time(), request_limit=request_limit)
         ciphertext = self._encrypt(name, key)
         name_item, hash_item = self._put_items(record, ciphertext)
         with unavailable_on_failure("The key store"):
@@ -141,6 +195,7 @@ class KeyStore:
         with unavailable_on_failure("The key store"):
             # The lookup item first: the key stops authenticating before its record goes.
             self._db.delete_item(**hash_item["Delete"])
+            self._cache.forget(record.key_hash)  # this process at once; other API processes within the cache's seconds
             try:
                 self._db.delete_item(**name_item["Delete"])
             except AWS_ERRORS as err:
@@ -165,6 +220,8 @@ class KeyStore:
                 raise Conflict(f"The key '{name}' changed while it was being replaced")
             if old and old.key_hash != record.key_hash:
                 self._db.delete_item(**self._delete_items(old)[1]["Delete"])  # the old key's lookup item, last
+        if old:
+            self._cache.forget(old.key_hash)
 
     # -- helpers
 
@@ -185,6 +242,8 @@ class KeyStore:
             "permissions": {"L": [{"S": p} for p in record.permissions]},
             "created_at": {"N": repr(record.created_at)},
         }
+        if record.request_limit is not None:
+            common["request_limit"] = {"N": str(record.request_limit)}
         name_item: dict[str, Any] = {"Put": {"TableName": self._table, "Item": {"pk": {"S": _NAME + record.name}, **common, "ciphertext": {"B": ciphertext}}}}
         if not replace_name:
             name_item["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -223,4 +282,5 @@ def _record(item: dict[str, Any]) -> ApiKey:
         permissions=tuple(p["S"] for p in item.get("permissions", {}).get("L", [])),
         key_hash=item["key_hash"]["S"],
         created_at=float(item.get("created_at", {}).get("N", "0")),
+        request_limit=int(item["request_limit"]["N"]) if "request_limit" in item else None,
     )

@@ -209,6 +209,16 @@ def playlist_view(task: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def sign_files(view: dict[str, Any], task: dict[str, Any], links: Any) -> None:
+    """`files` and each playlist entry's `file` in a task's view as signed links (`links.path`), like `file`."""
+    expires = int(task.get("expires_at") or 0)
+    if "files" in view:
+        view["files"] = [links.path(task["task_id"], name, expires) for name in view["files"]]
+    for entry in view.get("entries") or []:
+        if entry.get("file"):  # downloadable as soon as the entry is done
+            entry["file"] = links.path(task["task_id"], entry["file"], expires)
+
+
 def on_entry_ended(store: PlaylistStore, queue: Any, entry_task: dict[str, Any], ok: bool, ttl_seconds: int,
                    file_name: str | None = None, files: list[str] | None = None, error: str | None = None) -> str | None:
     """Record an entry's end in its playlist, then settle the playlist if it was the last one: completed, error, or

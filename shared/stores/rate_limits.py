@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from shared.aws import AWS_ERRORS, is_condition_failure
@@ -39,6 +40,33 @@ def _free_slots(busy: dict[int, float], limit: int) -> list[int]:
     return free
 
 
+@dataclass(frozen=True)
+class Quota:
+    """A key's standing in its window, as the RateLimit headers and /usage show it.
+
+    `reset` is the seconds until the oldest counted request leaves the window (a slot frees up), or the whole
+    window when none is counted. `slot` and `taken_at` name the slot an accepted request took (for `release`).
+    """
+
+    limit: int
+    remaining: int
+    reset: int
+    window: int
+    slot: int | None = None
+    taken_at: float = 0.0
+
+    @property
+    def used(self) -> int:
+        return self.limit - self.remaining
+
+
+def _standing(busy: dict[int, float], limit: int, window_seconds: float, now: float) -> tuple[int, int]:
+    """(remaining, reset) for the busy slots `busy` (used_at by slot) at `now`."""
+    remaining = max(0, limit - len(busy))
+    reset = max(1, math.ceil(min(busy.values()) + window_seconds - now)) if busy else max(1, math.ceil(window_seconds))
+    return remaining, reset
+
+
 class RateLimitStore:
     """Takes and gives back rate-limit slots."""
 
@@ -46,25 +74,43 @@ class RateLimitStore:
         self._db = dynamodb
         self._table = table
 
-    def acquire(self, subject: str, limit: int, window_seconds: float) -> tuple[int, float]:
-        """Take a slot for `subject`; returns (slot, taken_at). RateLimited with a retry time when all are busy."""
+    def acquire(self, subject: str, limit: int, window_seconds: float) -> Quota:
+        """Take a slot for `subject`; returns the standing after it (one query and one write).
+
+        RateLimited, carrying the standing (0 remaining) and a retry time, when every slot is busy.
+        """
+        window = max(1, math.ceil(window_seconds))
         with unavailable_on_failure("The rate limiter"):
             for _ in range(_MAX_ROUNDS):
                 now = time.time()
                 busy = self._busy_slots(subject, limit, now - window_seconds)
                 free = _free_slots(busy, limit)
                 if not free:
-                    retry_after = max(1, math.ceil(min(busy.values()) + window_seconds - now))
-                    raise RateLimited("Rate limit exceeded. Try again later.", retry_after=retry_after)
+                    _, reset = _standing(busy, limit, window_seconds, now)
+                    raise RateLimited("Rate limit exceeded. Try again later.", retry_after=reset, quota=Quota(limit, 0, reset, window))
                 for slot in free:
                     if self._take(subject, slot, now, window_seconds):
-                        return slot, now
+                        # Counted as seen by the query plus this slot: a concurrent request may be missing, never
+                        # the caller's own.
+                        remaining, reset = _standing({**busy, slot: now}, limit, window_seconds, now)
+                        return Quota(limit, remaining, reset, window, slot=slot, taken_at=now)
             # Every free slot we saw was taken by someone else: the window is full by now.
-            raise RateLimited("Rate limit exceeded. Try again later.", retry_after=1)
+            raise RateLimited("Rate limit exceeded. Try again later.", retry_after=1, quota=Quota(limit, 0, 1, window))
         raise AssertionError("unreachable")
 
-    def release(self, subject: str, slot: int, taken_at: float) -> None:
-        """Give a slot back (the request it paid for was not accepted after all)."""
+    def standing(self, subject: str, limit: int, window_seconds: float) -> Quota:
+        """The standing of `subject` without taking a slot (what GET /usage shows)."""
+        now = time.time()
+        with unavailable_on_failure("The rate limiter"):
+            busy = self._busy_slots(subject, limit, now - window_seconds)
+        remaining, reset = _standing(busy, limit, window_seconds, now)
+        return Quota(limit, remaining, reset, max(1, math.ceil(window_seconds)))
+
+    def release(self, subject: str, quota: Quota) -> None:
+        """Give back the slot `quota` took (the request it paid for was not accepted after all)."""
+        if quota.slot is None:
+            return
+        slot, taken_at = quota.slot, quota.taken_at
         try:
             self._db.delete_item(
                 TableName=self._table,

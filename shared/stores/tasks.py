@@ -27,7 +27,11 @@ class TaskStore:
 
     # -- API side
 
-    def create(self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], waiting_seconds: int | None = None) -> dict[str, Any]:
+    def create(
+        self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], waiting_seconds: int | None = None,
+        webhook_url: str | None = None,
+        result_key: str | None = None,
+    ) -> dict[str, Any]:
         """Store a new waiting task; Conflict if the id is taken.
 
         With `waiting_seconds`, the task is due for the cleanup's look that long after it was made: by then it
@@ -44,9 +48,43 @@ class TaskStore:
             "created_at": {"N": repr(now)},
             "attempts": {"N": "0"},
         }
+        if webhook_url:  # its delivery state lives (and expires) with the task
+            item.update({"webhook_url": {"S": webhook_url}, "wh_status": {"S": "pending"}, "wh_attempts": {"N": "0"}})
         if waiting_seconds is not None:
             item["expires_at"] = {"N": str(int(now + waiting_seconds))}
             item["gc"] = {"S": "1"}
+        if result_key is not None:  # it shares its result (shared/stores/results.py)
+            item["result_key"] = {"S": result_key}
+        return self._put_new(item)
+
+    def create_cached(
+        self, task_id: str, owner: str, task_type: str, url: str, params: dict[str, Any], result_key: str, object_task: str,
+        file_name: str, ttl_seconds: int, webhook_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a task completed at once from a shared result: its files are `object_task`'s; Conflict if the id is taken."""
+        now = time.time()
+        item = {
+            "task_id": {"S": task_id},
+            "owner": {"S": owner},
+            "status": {"S": TaskStatus.COMPLETED.value},
+            "task_type": {"S": task_type},
+            "url": {"S": url},
+            "params": {"S": json.dumps(params)},
+            "created_at": {"N": repr(now)},
+            "attempts": {"N": "0"},
+            "completed_time": {"S": now_iso()},
+            "expires_at": {"N": str(int(now + ttl_seconds))},
+            "gc": {"S": "1"},
+            "file_name": {"S": file_name},
+            "object_task": {"S": object_task},
+            "result_key": {"S": result_key},
+            "cached": {"BOOL": True},
+        }
+        if webhook_url:  # its task.completed event is queued by the caller; the delivery state lives with the task
+            item.update({"webhook_url": {"S": webhook_url}, "wh_status": {"S": "pending"}, "wh_attempts": {"N": "0"}})
+        return self._put_new(item)
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         with unavailable_on_failure("The task store"):
             try:
                 self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
@@ -69,6 +107,12 @@ class TaskStore:
         if finished and task.get("expires_at") is not None and task["expires_at"] <= (now if now is not None else time.time()):
             return None
         return task
+
+    def read(self, task_id: str) -> dict[str, Any] | None:
+        """The stored item even when its time is up (the cleanup needs what an expired task pointed at)."""
+        with unavailable_on_failure("The task store"):
+            item = self._db.get_item(TableName=self._table, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        return _decode(item) if item else None
 
     def delete(self, task_id: str) -> None:
         with unavailable_on_failure("The task store"):
@@ -124,6 +168,27 @@ class TaskStore:
         """Mark the task failed with a readable message; it expires `ttl_seconds` from now."""
         return self._finish(task_id, TaskStatus.ERROR, ttl_seconds, worker_id, error=error)
 
+    def complete_cached(self, task_id: str, object_task: str, file_name: str, ttl_seconds: int) -> bool:
+        """Complete an unfinished task from a shared result (another task's object); False when it is finished or gone."""
+        now = time.time()
+        return self._update_if(
+            task_id,
+            "SET #s = :done_status, completed_time = :done, expires_at = :exp, gc = :gc, file_name = :f, object_task = :obj, cached = :t"
+            " REMOVE lease_owner, lease_until, progress",
+            "attribute_exists(task_id) AND #s IN (:waiting, :processing)",
+            {
+                ":done_status": {"S": TaskStatus.COMPLETED.value},
+                ":done": {"S": now_iso()},
+                ":exp": {"N": str(int(now + ttl_seconds))},
+                ":gc": {"S": "1"},
+                ":f": {"S": file_name},
+                ":obj": {"S": object_task},
+                ":t": {"BOOL": True},
+                ":waiting": {"S": TaskStatus.WAITING.value},
+                ":processing": {"S": TaskStatus.PROCESSING.value},
+            },
+        )
+
     def release(self, task_id: str, worker_id: str) -> None:
         """Give a processing task back (status waiting, no lease), e.g. on shutdown, so another worker starts it;
         the attempt its claim counted is given back too (a shutdown is not a failure of the job)."""
@@ -153,6 +218,39 @@ class TaskStore:
                 ":processing": {"S": TaskStatus.PROCESSING.value},
             },
         )
+
+    # -- webhooks (functions/notify)
+
+    def record_webhook(self, task_id: str, attempts_before: int, status: str, status_code: int | None) -> bool:
+        """Count one delivery attempt (status, last status code); False when the task is gone or another copy of the
+        same attempt was recorded first (SQS delivers at least once: only one copy may schedule the next attempt)."""
+        sets = "wh_status = :st, wh_attempts = :n" + (", wh_code = :code" if status_code is not None else "")
+        values: dict[str, Any] = {":st": {"S": status}, ":n": {"N": str(attempts_before + 1)}, ":before": {"N": str(attempts_before)}}
+        if status_code is not None:
+            values[":code"] = {"N": str(status_code)}
+        return self._update_if(
+            task_id, "SET " + sets + ("" if status_code is not None else " REMOVE wh_code"),
+            "attribute_exists(webhook_url) AND wh_attempts = :before", values, names={},
+        )
+
+    def pending_webhooks(self) -> list[dict[str, Any]]:
+        """Finished tasks whose webhook is still pending (a scan: at the start of the local stack only, whose
+        in-memory notify queue is rebuilt from them)."""
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "wh_status = :pending AND #s IN (:completed, :error)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":pending": {"S": "pending"}, ":completed": {"S": TaskStatus.COMPLETED.value}, ":error": {"S": TaskStatus.ERROR.value}},
+            "ConsistentRead": True,
+        }
+        with unavailable_on_failure("The task store"):
+            while True:
+                page = self._db.scan(**kwargs)
+                out.extend(_decode(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return out
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- start of a single-machine stack (its queue is rebuilt from this table)
 
@@ -260,8 +358,8 @@ class TaskStore:
                 Key={"task_id": {"S": task_id}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names or {"#s": "status"},
                 ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names or {"#s": "status"}} if names != {} else {}),
             )
         except AWS_ERRORS as err:
             if is_condition_failure(err):
@@ -297,12 +395,20 @@ def public_view(task: dict[str, Any]) -> dict[str, Any]:
             view[name] = task[name]
     if task["status"] == TaskStatus.COMPLETED.value and task.get("file_name"):
         view["file"] = f"/files/{task['task_id']}/{task['file_name']}"
+        view["cached"] = bool(task.get("cached"))  # served from a shared result, not downloaded for this task
     if task["status"] == TaskStatus.PROCESSING.value and task.get("progress"):
         view["progress"] = task["progress"]
     if task["status"] == TaskStatus.COMPLETED.value and task.get("files"):
         view["files"] = list(task["files"])
     view.update(playlist_view(task))
+    if task.get("webhook_url"):
+        view["webhook"] = webhook_view(task)
     return view
+
+
+def webhook_view(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's webhook delivery state, as /status shows it."""
+    return {"status": task.get("wh_status", "pending"), "attempts": int(task.get("wh_attempts", 0)), "last_status_code": task.get("wh_code")}
 
 
 def served_names(task: dict[str, Any]) -> set[str]:

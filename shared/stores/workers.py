@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.stores import unavailable_on_failure
 
 
@@ -43,6 +44,36 @@ class WorkerStore:
         """Remove `worker_id`'s record (a clean exit)."""
         with unavailable_on_failure("The worker registry"):
             self._db.delete_item(TableName=self._table, Key={"worker_id": {"S": worker_id}})
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete the records past their expiry; returns how many. DynamoDB's TTL does this in AWS (late); a backend
+        without TTL (dynalite under `make run`) would keep a killed worker's record forever."""
+        now = time.time() if now is None else now
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "expires_at <= :now",
+            "ExpressionAttributeValues": {":now": {"N": str(int(now))}},
+            "ProjectionExpression": "worker_id",
+        }
+        removed = 0
+        with unavailable_on_failure("The worker registry"):
+            while True:
+                page = self._db.scan(**kwargs)
+                for item in page.get("Items", []):
+                    try:  # only while still expired: a worker that beat again meanwhile keeps its record
+                        self._db.delete_item(
+                            TableName=self._table,
+                            Key={"worker_id": item["worker_id"]},
+                            ConditionExpression="expires_at <= :now",
+                            ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                        )
+                        removed += 1
+                    except AWS_ERRORS as err:
+                        if not is_condition_failure(err):
+                            raise
+                if "LastEvaluatedKey" not in page:
+                    return removed
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def live(self, now: float | None = None) -> list[WorkerRecord]:
         """Workers whose record has not expired (TTL deletes lazily, so expired items are filtered here), newest first."""

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from tests.e2e.conftest import ADMIN_KEY, REQUEST_LIMIT, Client
+from tests.support.media import probe
 from tests.support.stack import LocalStackProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -115,6 +116,32 @@ def test_rate_limit_refuses_the_request_past_the_limit(client: Client, media_url
         client.submit("get_info", {"url": media_urls["mp4"]}, key)
     status, headers, body = client.call("POST", "/get_info", {"url": media_urls["mp4"]}, key=key)
     assert status == 429 and "error" in body and int(headers["retry-after"]) > 0
+
+
+def test_usage_and_ratelimit_headers_follow_a_keys_tasks(client: Client, media_urls, media_server, tmp_path):
+    # GIVEN a key created with its own request_limit of 2
+    name = f"metered-{time.monotonic_ns()}"
+    status, _, created = client.call("POST", "/create_key", {"name": name, "permissions": ["get_video"], "request_limit": 2})
+    assert status == 201, created
+    key = created["key"]
+    # WHEN it downloads a video and asks for a missing one
+    status, headers, accepted = client.call("POST", "/get_video", {"url": media_urls["mp4"]}, key=key)
+    assert status == 200 and (headers["ratelimit-limit"], headers["ratelimit-remaining"], headers["ratelimit-policy"]) == ("2", "1", "2;w=600")  # TASK_CLEANUP_TIME 10
+    video = client.wait(accepted["task_id"], key)
+    path = client.download(video["file"], key, tmp_path / "video.mp4")
+    assert abs(probe(path)["duration"] - 60) < 1
+    size = path.stat().st_size
+    missing = client.wait(client.submit("get_video", {"url": media_server.url("missing.mp4")}, key), key)
+    assert missing["status"] == "error"
+    # THEN the third task is refused with the headers at 0, and Retry-After
+    status, headers, body = client.call("POST", "/get_video", {"url": media_urls["mp4"]}, key=key)
+    assert status == 429 and headers["ratelimit-remaining"] == "0" and headers["retry-after"] == headers["ratelimit-reset"] and set(body) == {"error"}
+    # AND /usage shows the window and the totals, with the bytes of the file it produced
+    status, _, usage = client.call("GET", "/usage", key=key)
+    assert status == 200 and (usage["name"], usage["limit"], usage["used"], usage["remaining"]) == (name, 2, 2, 0)
+    assert usage["totals"] == {"tasks": 2, "completed": 1, "failed": 1, "cached": 0, "bytes": size} and size > 0
+    # AND the admin sees the same by name
+    assert client.call("GET", f"/usage/{name}")[2]["totals"] == usage["totals"]
 
 
 def test_malformed_requests_are_4xx_json(client: Client):

@@ -54,6 +54,8 @@ CALLS = [
     Call("get_cookies", "GET", "/cookies", None, DB, 404),  # none stored yet
     Call("put_cookies", "PUT", "/cookies", {"cookies": ".example.com\tTRUE\t/\tFALSE\t0\tn\tv\n"}, DB | {"kms"}, 204),
     Call("delete_cookies", "DELETE", "/cookies", None, DB, 204),
+    Call("usage", "GET", "/usage", None, DB, 200),
+    Call("key_usage", "GET", "/usage/admin", None, DB, 200),
 ]
 SUBMISSIONS = {"get_video", "get_audio", "get_live_video", "get_live_audio", "get_info"}
 
@@ -67,7 +69,7 @@ SCENARIOS.update(
         "dynamodb-delete-item": ("dynamodb", "server-error", ("DeleteItem",), {"delete_key", "delete_cookies"}),
         "dynamodb-put-item": ("dynamodb", "server-error", ("PutItem",), SUBMISSIONS | {"create_key", "put_cookies"}),  # the task, after the rate-limit slot
         "dynamodb-update-item": ("dynamodb", "throttled", ("UpdateItem",), SUBMISSIONS),  # taking the slot
-        "dynamodb-query": ("dynamodb", "read-timeout", ("Query",), SUBMISSIONS),  # reading the slots
+        "dynamodb-query": ("dynamodb", "read-timeout", ("Query",), SUBMISSIONS | {"usage", "key_usage"}),  # reading the slots
         # delete_key scans only to spare a create_key holder; health scans the workers' heartbeat records
         "dynamodb-scan": ("dynamodb", "server-error", ("Scan",), {"get_keys", "health"}),
         "dynamodb-get-item": ("dynamodb", "connect-timeout", ("GetItem",), {c.name for c in CALLS}),  # authentication, health
@@ -99,8 +101,12 @@ def faults(fault_clients: AwsClients) -> Iterator[Faults]:
 
 @pytest.fixture
 def world(aws: DeployedStack, faults: Faults) -> World:
-    """The app on the fault clients, an admin key, a key to delete, and two completed tasks; all made healthy."""
-    api = build_api(aws, clients=faults.clients)
+    """The app on the fault clients, an admin key, a key to delete, and two completed tasks; all made healthy.
+
+    No key cache: every request authenticates against DynamoDB, so each one shows how it fails when that is down
+    (with the cache, a key seen in the last KEY_CACHE_SECONDS authenticates without it: tests/unit/test_key_cache.py).
+    """
+    api = build_api(aws, clients=faults.clients, key_cache_seconds=0)
     api.make_key("victim", ["get_info"])
     ids = {"video": completed(api, aws, "get_video", "video.mp4", b"\x00\x00\x00\x18ftypmp42"), "info": completed(api, aws, "get_info", "info.json", b'{"title": "t"}')}
     return World(api, faults, ids)

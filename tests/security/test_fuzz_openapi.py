@@ -44,6 +44,10 @@ OPERATIONS = [
     "PUT /cookies",
     "GET /cookies",
     "DELETE /cookies",
+    "GET /webhook_secret",
+    "POST /webhook_secret",
+    "GET /usage",
+    "GET /usage/{name}",
     "GET /health",
 ]
 

@@ -54,7 +54,7 @@ def test_ownership_status_shows_no_internal_fields(api, aws):
     owner = api.make_key("owner", ["get_video"])
     task_id = completed(api, aws, owner)
     view = api.client.get(f"/status/{task_id}", headers=api.headers(owner)).json()
-    allowed = {"status", "task_type", "url", "file", "error", "completed_time", "progress", "attempts",
+    allowed = {"status", "task_type", "url", "file", "error", "completed_time", "progress", "attempts", "cached",
                "video_format", "audio_format", "output_format", "start_time", "end_time", "force_keyframes"}
     assert set(view) <= allowed
     assert not {"owner", "lease_owner", "lease_until", "gc", "expires_at", "task_id"} & set(view)

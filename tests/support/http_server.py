@@ -15,7 +15,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 CHUNK_SIZE = 64 * 1024
 
@@ -148,6 +148,14 @@ class _Handler(BaseHTTPRequestHandler):
         media = self.server.media
         url_path = urllib.parse.urlsplit(self.path).path
 
+        failure = media._take_failure(url_path)
+        if failure is not None:
+            status, release = failure
+            if release is not None:
+                release.wait(60)
+            self._send_simple(status, b"Failing on purpose\n", head=head)
+            return
+
         redirect = media._redirects.get(url_path)
         if redirect is not None:
             location, status = redirect
@@ -278,6 +286,7 @@ class MediaServer:
         self.errors: list[BaseException] = []
         self._redirects: dict[str, tuple[str, int]] = {}
         self._throttles: dict[str, int] = {}
+        self._failures: dict[str, list[Any]] = {}  # URL path -> [requests left to fail, status, release event]
         self._in_flight: dict[str, int] = {}  # URL folder -> requests being answered now
         self._peak: dict[str, int] = {}  # URL folder -> most requests answered at once
         self._lock = threading.Lock()
@@ -345,6 +354,22 @@ class MediaServer:
         if not path.startswith("/"):
             path = "/" + path
         self._redirects[path] = (location, status)
+
+    def fail_requests(self, path: str, count: int, status: int = 404, release: threading.Event | None = None) -> None:
+        """Answer the next `count` requests for URL path `path` with `status`; with `release`, only once it is set
+        (at most 60 s), so a test decides when the failure happens."""
+        if not path.startswith("/"):
+            path = "/" + path
+        with self._lock:
+            self._failures[path] = [count, status, release]
+
+    def _take_failure(self, url_path: str) -> tuple[int, threading.Event | None] | None:
+        with self._lock:
+            failure = self._failures.get(url_path)
+            if not failure or failure[0] <= 0:
+                return None
+            failure[0] -= 1
+            return int(failure[1]), failure[2]
 
     def set_throttle(self, bytes_per_sec: int | None, prefix: str = "/") -> None:
         """Pace responses under URL path `prefix` to `bytes_per_sec` (None removes the limit)."""

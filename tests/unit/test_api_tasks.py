@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from unittest import mock
 
 import pytest
@@ -153,3 +154,14 @@ def test_health_needs_no_key_and_openapi_documents_the_key_header(api):
     spec = api.client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "Your API key."}
     assert api.client.get("/docs").status_code == 200
+
+
+def test_openapi_gives_every_operation_its_own_id(api):
+    # GIVEN the app's schema (GET and HEAD share the /files routes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI warns "Duplicate Operation ID" when two operations share one
+        spec = api.client.get("/openapi.json").json()
+    # THEN every operation, HEAD ones included, has an id no other operation uses
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert {"get", "head"} <= set(spec["paths"]["/files/{task_id}/{name}"])

@@ -11,7 +11,7 @@ from functions.api.links import FileLinks, sign, verify
 from shared.secrets import SecretSource
 
 
-def test_template_generates_the_secret_and_lets_only_the_api_read_it() -> None:
+def test_template_generates_the_secret_and_lets_only_the_api_and_the_notifier_read_it() -> None:
     cfn: dict[str, Any] = translate(load_template(), region="us-east-1")
     secret = cfn["Resources"]["FileLinkSecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret" and "GenerateSecretString" in secret["Properties"]
@@ -24,7 +24,8 @@ def test_template_generates_the_secret_and_lets_only_the_api_read_it() -> None:
                 st = st["Fn::If"][1] if "Fn::If" in st else st  # a conditional statement: the one it adds
                 if "secretsmanager:GetSecretValue" in st["Action"] and st["Resource"] == {"Ref": "FileLinkSecret"}:
                     readers.append(name)
-    assert readers == ["ApiRole"]
+    # The notifier signs the same `file` link /status shows, inside a webhook's data.
+    assert readers == ["ApiRole", "NotifyRole"]
 
 
 def test_local_secret_file_is_made_once_and_private(tmp_path) -> None:

@@ -33,16 +33,34 @@ def test_rate_limit_is_exact_under_concurrency(aws):
 def test_rate_limit_window_slides(aws):
     limits = RateLimitStore(aws.clients.dynamodb, aws.settings.rate_limits_table)
     limits.acquire("s", 2, 1.0)
-    slot, taken = limits.acquire("s", 2, 1.0)
+    quota = limits.acquire("s", 2, 1.0)
     try:
         limits.acquire("s", 2, 1.0)
         raise AssertionError("third request in the window was accepted")
     except RateLimited as err:
         assert err.retry_after == 1
-    limits.release("s", slot, taken)  # a withdrawn request gives its slot back
+    limits.release("s", quota)  # a withdrawn request gives its slot back
     limits.acquire("s", 2, 1.0)
     time.sleep(1.1)
     limits.acquire("s", 2, 1.0)
+
+
+def test_rate_limit_acquire_returns_the_keys_standing(aws):
+    # GIVEN a limit of 3 in a 600 s window
+    limits = RateLimitStore(aws.clients.dynamodb, aws.settings.rate_limits_table)
+    # WHEN requests take slots THEN each answer counts down what is left, and says when a slot frees up
+    standings = [limits.acquire("k", 3, 600) for _ in range(3)]
+    assert [(q.limit, q.remaining, q.used) for q in standings] == [(3, 2, 1), (3, 1, 2), (3, 0, 3)]
+    assert all(595 <= q.reset <= 600 and q.window == 600 for q in standings)
+    # AND the refusal carries the same standing (0 left), and reading it takes no slot
+    try:
+        limits.acquire("k", 3, 600)
+        raise AssertionError("a fourth request was accepted")
+    except RateLimited as err:
+        assert (err.quota.limit, err.quota.remaining) == (3, 0) and err.quota.reset == err.retry_after
+    assert limits.standing("k", 3, 600).remaining == 0
+    assert limits.standing("other", 3, 600) == limits.standing("other", 3, 600)
+    assert (limits.standing("other", 3, 600).remaining, limits.standing("other", 3, 600).reset) == (3, 600)
 
 
 def test_task_lease_admits_one_worker_at_a_time(aws):
@@ -89,3 +107,19 @@ def test_free_slots_are_drawn_from_the_free_ones_whatever_the_limit():
     # none free / fewer free than the sample
     assert _free_slots({slot: 1.0 for slot in range(20)}, 20) == []
     assert sorted(_free_slots({0: 1.0}, 3)) == [1, 2]
+
+
+def test_cleanup_purges_expired_worker_records_and_keeps_live_ones(aws):
+    # GIVEN a worker killed long ago (its record expired, and a backend without TTL keeps it) and a live one
+    from shared.stores.workers import WorkerStore
+
+    workers = WorkerStore(aws.clients.dynamodb, aws.settings.workers_table)
+    now = time.time()
+    workers.beat("killed", {}, running=2, ttl=30, now=now - 3600)
+    workers.beat("alive", {"yt_dlp": "x"}, running=0, ttl=30, now=now)
+    # WHEN the cleanup runs
+    report = build_service(aws.settings, aws.clients).run(now=now)
+    # THEN the expired record is gone from the table, the live one stays
+    assert report.workers_removed == 1
+    left = aws.clients.dynamodb.scan(TableName=aws.settings.workers_table)["Items"]
+    assert [i["worker_id"]["S"] for i in left] == ["alive"] and [w.worker_id for w in workers.live(now)] == ["alive"]

@@ -42,8 +42,11 @@ RESOURCE_SETTINGS = {
     "WORKERS_TABLE",
     "TASKS_TABLE",
     "RATE_LIMITS_TABLE",
+    "RESULTS_TABLE",
+    "USAGE_TABLE",
     "JOBS_QUEUE_URL",
     "DEAD_LETTER_QUEUE_URL",
+    "NOTIFY_QUEUE_URL",
     "MEDIA_BUCKET",
     "KEYS_KMS_KEY_ID",
 }
@@ -106,6 +109,7 @@ def test_template_sam_translation_succeeds(translated: dict[str, Any]) -> None:
     assert handlers == {
         "ApiFunction": "functions.api.handler.lambda_handler",
         "CleanupFunction": "functions.cleanup.handler.lambda_handler",
+        "NotifyFunction": "functions.notify.handler.lambda_handler",
     }
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.11"
@@ -118,7 +122,7 @@ def test_template_sam_translation_succeeds(translated: dict[str, Any]) -> None:
 def test_template_roles_grant_no_wildcards(translated: dict[str, Any]) -> None:
     roles = _resources_of(translated, "AWS::IAM::Role")
     # Only the template's own roles: a SAM-generated one would bring the wildcard AWSLambdaBasicExecutionRole.
-    assert set(roles) == {"ApiRole", "CleanupRole", "WorkerExecutionRole", "WorkerTaskRole"}
+    assert set(roles) == {"ApiRole", "CleanupRole", "NotifyRole", "WorkerExecutionRole", "WorkerTaskRole"}
     for name, role in roles.items():
         assert not role["Properties"].get("ManagedPolicyArns"), f"{name}: managed policies cannot be checked here"
 

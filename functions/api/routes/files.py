@@ -40,13 +40,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.api_route(
-    "/files/{task_id}/{token}/{name}",
-    methods=["GET", "HEAD"],
+LINK_ROUTE = dict(
+    path="/files/{task_id}/{token}/{name}",
     responses={**RESPONSES, **errors(400, 404)},
     response_model=None,
     summary="Download a task's file through the signed link /status gives (no key needed)",
 )
+
+
+# GET and HEAD are registered apart: one route with both methods gives both operations the same OpenAPI id.
+@router.get(**LINK_ROUTE)
+@router.head(**LINK_ROUTE)
 def get_file_by_link(
     request: Request, task_id: TaskId, token: Annotated[str, Path(max_length=64)], name: FileName,
     tasks: TasksDep, media: MediaDep, links: LinksDep, settings: SettingsDep, raw: Raw = False, qualities: Qualities = None,
@@ -59,13 +63,16 @@ def get_file_by_link(
     return serve(request, task, name, media, settings, raw)
 
 
-@router.api_route(
-    "/files/{task_id}/{name}",
-    methods=["GET", "HEAD"],
+KEYED_ROUTE = dict(
+    path="/files/{task_id}/{name}",
     responses={**RESPONSES, **errors(400, 401, 404)},
     response_model=None,
     summary="Download a task's file with the key that created it",
 )
+
+
+@router.get(**KEYED_ROUTE)
+@router.head(**KEYED_ROUTE)
 def get_file(
     request: Request, task_id: TaskId, name: FileName, caller: CallerDep, tasks: TasksDep, media: MediaDep,
     settings: SettingsDep, raw: Raw = False, qualities: Qualities = None,
@@ -81,6 +88,7 @@ def serve(request: Request, task: dict[str, Any], name: str, media: MediaStore, 
     expires_in = min(MAX_LINK_SECONDS, int(task["expires_at"] - time.time()))
     if expires_in < 1:
         raise NotFound("File not found")
+    task_id = task.get("object_task") or task_id  # a cached task serves the shared object its result points at
     size = media.size(task_id, name)
     if size is None:  # completed, yet the object is gone (removed early, or a lifecycle rule ran first)
         raise NotFound("File not found: it is no longer in storage")

@@ -112,7 +112,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
             return run_playlist_job(task, settings, job_dir, site, ylog, proxy, upstreams, tasks, media, reporter, ConfinedYoutubeDL)
         if task.get("playlist_id"):
             mark_processing(tasks, task)
-        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site)
+        seen: dict[str, Any] = {}
+        path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site, seen)
         owner_id, named = output_names(task, path, side_outputs(job_dir, task.get("params") or {}, path))
         size = sum(p.stat().st_size for p, _ in named)
         reporter.report(make_progress("uploading", 0, size))
@@ -120,7 +121,8 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         for file, name in named:
             media.upload(owner_id, file, name, callback=meter)
         log.info("job produced its file", extra={**extra, "file_name": named[0][1], "files": len(named), "bytes": size, "seconds": round(time.monotonic() - started, 2)})
-        return {"status": "completed", "file_name": named[0][1], "files": [name for _, name in named]}
+        # A live stream's recording is never a shared result, whichever endpoint asked for it.
+        return {"status": "completed", "file_name": named[0][1], "files": [name for _, name in named], "live": bool(seen.get("live")), "bytes": size}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
@@ -144,13 +146,14 @@ def _fetch_rotating(
     task: Mapping[str, Any], job_dir: Path, settings: WorkerSettings, reporter: ProgressReporter, ylog: "YtdlpLogger",
     proxy: GuardedProxy, upstreams: list[UpstreamProxy], extra: dict[str, Any], budget: int = 0,
     site: Mapping[str, Any] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> Path:
     """fetch() through the attempt's proxy; a failure that looks like blocking moves on to the next one at once."""
     order: list[UpstreamProxy | None] = list(order_for_attempt(upstreams, int(task.get("attempts") or 1))) or [None]
     for index, upstream in enumerate(order):
         proxy.use(upstream)
         try:
-            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget, site)
+            return fetch(task, job_dir, settings, reporter, ylog, proxy, budget, site, seen)
         except Exception as err:
             last = index == len(order) - 1
             if upstream is None or last or proxy.refused() or not looks_blocked(err, proxy.upstream_failures()):
@@ -193,10 +196,12 @@ def fetch(
     proxy: GuardedProxy | None,
     budget: int = 0,
     site: Mapping[str, Any] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> Path:
     """Run yt-dlp (and the GIF step) for the task; returns the output file, named `<stem>.<ext>`, in job_dir.
 
     `site`: the operator's options for every job (JS runtime, cookies, extractor args; see download.site_options).
+    `seen`: filled with what the extraction learnt that the caller needs (`live`: the media was a live stream).
     """
     url = task["url"]
     egress: dict[str, Any] = {}
@@ -237,6 +242,8 @@ def fetch(
     else:
         with ydl_for(plan) as ydl, hooks.metering():
             info = ydl.extract_info(url, download=True)
+    if seen is not None:
+        seen["live"] = plan.live is not None or bool(info.get("is_live")) or info.get("live_status") == "is_live"
 
     path = _output_path(hooks.final_path, info, job_dir, plan.stem)
     if plan.gif is not None:
@@ -428,9 +435,18 @@ def _lower_priority(increment: int) -> None:
     """Run this job (and the ffmpeg it starts, which inherits it) below the worker, the API and the emulator."""
     if increment > 0:
         try:
-            os.nice(increment)
+            niceness = os.nice(increment)
         except OSError as err:  # e.g. a container without the permission: the job still runs
             log.warning("could not lower the job's CPU priority: %s", err)
+            return
+        # The job leads its own session (setsid), and Linux's autogroup scheduling gives every session an equal
+        # share of the CPU whatever its processes' nice: 8 jobs would get 8 shares to the API's one. The
+        # session's own nice is what ranks it (sched(7), /proc/<pid>/autogroup); absent without autogroups.
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(niceness))
+        except OSError:
+            pass
 
 
 def _become_job_process(result_fd: int) -> None:
