@@ -53,7 +53,9 @@ def add_extras(opts: dict[str, Any], params: Mapping[str, Any], *, prefix: str =
         post.append({"key": "FFmpegEmbedSubtitle", "already_have_subtitle": True})  # keep the files too
     if embed_thumb:
         post.append({"key": "EmbedThumbnail", "already_have_thumbnail": True})
-    opts["postprocessors"] = [*pre, *(opts.get("postprocessors") or []), *post]
+    steps = [*pre, *(opts.get("postprocessors") or []), *post]
+    if steps:  # none asked for: the options stay as they were (no empty list)
+        opts["postprocessors"] = steps
 
 
 def keeps_streams(params: Mapping[str, Any]) -> bool:
