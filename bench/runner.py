@@ -11,7 +11,7 @@ import traceback
 from datetime import datetime, timezone
 from types import ModuleType
 
-from bench import api_cost, big_file_time_to_file, cold_start, hls_time_to_file, local_stack, pickup, shared_results, time_to_file, webhook_latency, worker_memory, worker_throughput
+from bench import api_cost, big_file_time_to_file, cold_start, hls_time_to_file, local_stack, pickup, playlist_fanout, shared_results, time_to_file, webhook_latency, worker_memory, worker_throughput
 from bench.harness import Context, new_work_dir, use_fake_credentials, worker_available
 from bench.report import machine, machine_line, table, write_results
 from bench.stats import Figure
@@ -20,7 +20,7 @@ from bench.stats import Figure
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (
         cold_start, api_cost, time_to_file, shared_results, hls_time_to_file, big_file_time_to_file, webhook_latency, pickup,
-        worker_memory, worker_throughput, local_stack,
+        worker_memory, worker_throughput, playlist_fanout, local_stack,
     )
 }
 

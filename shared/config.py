@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     socket_timeout: float = Field(20, gt=0)
     max_filesize: int = Field(4 * 1024**3, ge=1, description="Largest output a job may produce, in bytes (default 4 GiB).")
     max_duration: float = Field(4 * 3600, gt=0, description="Longest media (or clip) a non-live job may download, in seconds (default 4 h).")
+    # Playlists (get_playlist) and SponsorBlock.
+    playlist_max_items: int = Field(50, ge=1, le=500, description="Most entries one get_playlist task downloads; a longer playlist is cut (the status says so).")
+    sponsorblock_api: str = Field("https://sponsor.ajay.app", description="Base URL of the SponsorBlock API (sponsorblock_remove).")
 
     # Webhooks (functions/notify).
     webhook_retry_delays: str = Field(

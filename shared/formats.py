@@ -17,3 +17,10 @@ AUDIO_CODECS: dict[str, str] = {
     "alac": "alac",
 }
 AUDIO_OUTPUTS: tuple[str, ...] = tuple(AUDIO_CODECS)
+
+# Side outputs (subtitles, thumbnails, SponsorBlock): read by the API's validation and the worker's options.
+SUBTITLE_FORMATS: tuple[str, ...] = ("vtt", "srt")
+THUMBNAIL_VIDEO: tuple[str, ...] = ("mp4", "mkv", "mov")  # containers yt-dlp's EmbedThumbnail writes cover art into
+THUMBNAIL_AUDIO: tuple[str, ...] = ("mp3", "m4a", "flac", "opus", "ogg", "vorbis", "alac")
+# yt-dlp's SponsorBlockPP categories that can be cut (poi_highlight and chapter mark points, not segments).
+SPONSORBLOCK_CATEGORIES: tuple[str, ...] = ("sponsor", "intro", "outro", "selfpromo", "preview", "filler", "interaction", "music_offtopic", "hook")

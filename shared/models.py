@@ -18,9 +18,10 @@ PERMISSIONS: tuple[str, ...] = (
     "get_live_video",
     "get_live_audio",
     "get_info",
+    "get_playlist",
 )
 
-TASK_TYPES: tuple[str, ...] = ("get_video", "get_audio", "get_live_video", "get_live_audio", "get_info")
+TASK_TYPES: tuple[str, ...] = ("get_video", "get_audio", "get_live_video", "get_live_audio", "get_info", "get_playlist")
 
 TASK_ID_LENGTH = 16
 _TASK_ID_ALPHABET = string.ascii_letters + string.digits

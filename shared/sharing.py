@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 # Request fields that do not change the output file: they never split the cache.
 NEUTRAL_PARAMS = frozenset({"cache", "webhook_url"})
 LIVE_TASK_TYPES = frozenset({"get_live_video", "get_live_audio"})
+# Never a shared result: live recordings, and playlists (their entries' files live under the playlist's own id).
+UNSHARED_TASK_TYPES = LIVE_TASK_TYPES | {"get_playlist"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -41,8 +43,8 @@ def result_key(task_type: str, url: str, params: dict[str, Any], scope: str = ""
 
 
 def shareable(mode: str, task_type: str, wanted: bool) -> bool:
-    """Whether a request may share results at all: not when RESULT_SHARING=off, for live recordings, or `cache: false`."""
-    return mode != "off" and wanted and task_type not in LIVE_TASK_TYPES
+    """Whether a request may share results at all: not when RESULT_SHARING=off, for live recordings, playlists, or `cache: false`."""
+    return mode != "off" and wanted and task_type not in UNSHARED_TASK_TYPES
 
 
 def scope_for(mode: str, key_hash: str, has_own_cookies: bool) -> str:

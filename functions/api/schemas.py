@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from functions.api.extras import Extras
 from shared.formats import AUDIO_OUTPUTS, VIDEO_OUTPUTS
 from shared.models import KEY_NAME_PATTERN, PERMISSIONS
 from shared.timecodes import parse_seconds
@@ -90,7 +92,7 @@ class _Clip(_Body):
         return self
 
 
-class VideoRequest(UrlBody, _Clip, _Formats):
+class VideoRequest(UrlBody, _Clip, _Formats, Extras):
     video_format: str = _format_field("bestvideo", "video")
     audio_format: str = _format_field("bestaudio", "audio")
     output_format: Literal[VIDEO_OUTPUTS] = Field("mp4", description="Container of the result.")  # type: ignore[valid-type]
@@ -101,7 +103,8 @@ class VideoRequest(UrlBody, _Clip, _Formats):
         return "mp4" if value is None else value.lower() if isinstance(value, str) else value
 
 
-class AudioRequest(UrlBody, _Clip, _Formats):
+class AudioRequest(UrlBody, _Clip, _Formats, Extras):
+    KIND: ClassVar[str] = "audio"
     audio_format: str = _format_field("bestaudio", "audio")
     output_format: Literal[AUDIO_OUTPUTS] | None = Field(None, description="Convert to this format; default: keep the source's.")  # type: ignore[valid-type]
 
@@ -144,6 +147,58 @@ class LiveAudioRequest(UrlBody, _Live, _Formats):
 
 class InfoRequest(UrlBody):
     pass
+
+
+# yt-dlp's playlist_items: comma-separated indices and ranges ("1-5,8", "-3", "2:", "::2"), at most 256 characters.
+_ITEM = re.compile(r"^(?:[+-]?\d+|[+-]?\d*[:-](?:[+-]?\d+|inf)?(?::[+-]?\d+)?)$")
+
+
+class PlaylistRequest(UrlBody, _Formats, Extras):
+    kind: Literal["video", "audio"] = Field("video", description="Download each entry as video (default) or audio.")
+    items: str | None = Field(None, max_length=256, description='Which entries, in yt-dlp\'s playlist_items syntax, e.g. "1-5,8".')
+    video_format: str = _format_field("bestvideo", "video")
+    audio_format: str = _format_field("bestaudio", "audio")
+    output_format: str | None = Field(None, description="As for get_video (default mp4) or get_audio (default: the source's), by `kind`.")
+    zip: bool = Field(False, description="Also build /files/<task_id>/playlist.zip with every entry once they end.")
+
+    @field_validator("kind", "output_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _video_when_null(cls, value: Any) -> Any:
+        return "video" if value is None else value
+
+    @field_validator("zip", mode="before")
+    @classmethod
+    def _null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not all(_ITEM.match(part.strip()) for part in value.split(",")):
+            raise ValueError('items must be yt-dlp playlist_items, e.g. "1-5,8" or "2:"')
+        return value.replace(" ", "")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _output(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kind = str(data.get("kind") or "video").lower()
+            output = data.get("output_format")
+            allowed = VIDEO_OUTPUTS if kind == "video" else AUDIO_OUTPUTS
+            if output is None and kind == "video":
+                data = {**data, "output_format": "mp4"}
+            elif output is not None and (not isinstance(output, str) or output.lower() not in allowed):
+                raise ValueError(f"output_format for kind {kind} must be one of {', '.join(allowed)}")
+        return data
 
 
 class CreateKeyRequest(_Body):

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from shared.aws import AWS_ERRORS
 from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
-from shared.webhooks import FAILED
+from shared.webhooks import COMPLETED, FAILED
 from shared.stores.media import MediaStore
 from shared.stores.notify_queue import NotifyQueue
+from shared.stores.playlists import PHASE_ENTRIES, PHASE_ZIP, entries_of, on_entry_ended, settle_playlist
 from shared.stores.queue import JobQueue
 from shared.stores.results import ResultStore
 from shared.stores.tasks import TaskStore
@@ -90,7 +91,8 @@ class CleanupService:
             log.warning("could not purge expired worker records, will retry", exc_info=True)
 
     def _count_failed(self, task: dict) -> None:
-        if self._usage is not None and task.get("owner"):
+        # A fanned-out playlist's usage is its entries' (as in the worker): only one failed before it had any counts.
+        if self._usage is not None and task.get("owner") and not task.get("phase"):
             self._usage.add(task["owner"], failed=1)
 
     def _remove_expired(self, report: CleanupReport, now: float, max_batches: int) -> None:
@@ -105,9 +107,12 @@ class CleanupService:
                         self._check_unfinished(report, task, now)
                         continue
                     # Files first: if this fails the item stays and the next pass tries again. A shared object
-                    # outlives its task while other tasks point at it; its result's own expiry removes it.
+                    # outlives its task while other tasks point at it; its result's own expiry removes it. A
+                    # playlist's files (its entries' and the archive) are all under its own id.
                     if not self._object_in_use(task_id, now):
                         report.files_removed += self._media.delete_task_files(task_id)
+                    if task is not None and task.get("task_type") == "get_playlist":
+                        self._tasks.playlists.delete_entries(task_id, [int(e["index"]) for e in entries_of(task)])
                     self._tasks.delete(task_id)
                     report.tasks_removed += 1
                 except _STORE_ERRORS:
@@ -153,6 +158,9 @@ class CleanupService:
         if holds_live_lease(task, now):
             self._tasks.postpone_check(task_id, float(task["lease_until"]) + self._waiting)
             return
+        if task.get("phase") in (PHASE_ENTRIES, PHASE_ZIP):
+            self._check_playlist(task, now)
+            return
         hours = self._waiting / 3600
         error = f"the job did not start within {hours:g} hours (its queue message was lost); submit it again"
         if self._tasks.fail_unstarted(task_id, error, self._ttl, now=now):
@@ -160,8 +168,39 @@ class CleanupService:
             report.waiting_tasks_failed += 1
             self._count_failed(task)
             log.info("waiting task failed: its job was lost", extra={"task_id": task_id})
+            self._entry_failed(task, error)
         else:  # started or finished meanwhile: look again after another waiting period
             self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _check_playlist(self, task: dict, now: float) -> None:
+        """A fanned-out playlist holds no lease: entries still running -> look later; all ended -> settle it (the
+        last entry's worker died before it could); the archive's job lost -> queue it again."""
+        task_id = task["task_id"]
+        if task.get("phase") == PHASE_ZIP and self._jobs is not None:
+            self._jobs.send(task_id)
+        elif int(task.get("remaining") or 0) <= 0:
+            counters = {"ok": int(task.get("ok") or 0), "zip": bool((task.get("params") or {}).get("zip"))}
+            self._announce_settled(task, settle_playlist(self._tasks.playlists, self._jobs, task_id, counters, self._ttl))
+        self._tasks.postpone_check(task_id, now + self._waiting)
+
+    def _entry_failed(self, task: dict, error: str) -> None:
+        """A playlist entry failed here (its job was lost): its playlist hears of it like from a worker."""
+        if task.get("playlist_id"):
+            settled = on_entry_ended(self._tasks.playlists, self._jobs, task, False, self._ttl, error=error)
+            if settled in (TaskStatus.COMPLETED.value, TaskStatus.ERROR.value):
+                self._announce_settled(self._tasks.get(task["playlist_id"]), settled)
+
+    def _announce_settled(self, playlist: dict | None, settled: str | None) -> None:
+        """The playlist was settled here: its one webhook event (completed or failed) leaves as from a worker."""
+        if settled not in (TaskStatus.COMPLETED.value, TaskStatus.ERROR.value) or playlist is None:
+            return
+        if settled == TaskStatus.ERROR.value:
+            self._announce_failure(playlist)
+        elif self._notify is not None and playlist.get("webhook_url"):
+            try:
+                self._notify.announce(playlist["task_id"], COMPLETED)
+            except _STORE_ERRORS:
+                log.error("could not queue a task.completed webhook", extra={"task_id": playlist["task_id"]}, exc_info=True)
 
     def _announce_failure(self, task: dict) -> None:
         """The task failed here, not in a worker: queue its task.failed webhook (a failure is logged, not raised:
@@ -198,9 +237,11 @@ class CleanupService:
         if task is not None and task["status"] not in FINISHED_STATUSES:
             last = task.get("last_error") or "the worker stopped while running it"
             attempts = max(int(task.get("attempts", 0)), self._max_attempts)
-            if self._tasks.fail_unstarted(job.task_id, f"failed after {attempts} attempts: {last}", self._ttl, now=now):
+            error = f"failed after {attempts} attempts: {last}"
+            if self._tasks.fail_unstarted(job.task_id, error, self._ttl, now=now):
                 self._announce_failure(task)
                 report.dead_jobs_failed += 1
                 self._count_failed(task)
                 log.info("dead job failed", extra={"task_id": job.task_id})
+                self._entry_failed(task, error)
         self._dead_letters.delete(job)  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 from shared.models import TaskStatus
 from shared.stores.notify_queue import Event, NotifyQueue
+from shared.stores.playlists import sign_files
 from shared.stores.tasks import TaskStore, public_view
 from shared.stores.webhook_secrets import WebhookSecretStore
 from functions.notify.signing import sign_headers
@@ -103,6 +104,7 @@ class NotifyService:
         expires = int(task.get("expires_at") or self._clock())
         if "file" in view:
             view["file"] = self._links.path(task["task_id"], task["file_name"], expires)
+        sign_files(view, task, self._links)  # a playlist's entries and every task's `files`, as /status shows them
         data = {k: v for k, v in view.items() if v is not None}
         data["task_id"] = task["task_id"]
         if event_type == COMPLETED and task.get("status") == TaskStatus.COMPLETED.value and task.get("file_name"):

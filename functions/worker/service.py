@@ -34,6 +34,7 @@ from shared.errors import Unavailable
 from shared.models import FINISHED_STATUSES, TaskStatus
 from shared.webhooks import COMPLETED, FAILED
 from shared.stores.notify_queue import NotifyQueue
+from shared.stores.playlists import on_entry_ended
 from shared.stores.queue import Job, JobQueue
 from shared.stores.tasks import TaskStore
 from shared.stores.usage import UsageStore
@@ -97,6 +98,7 @@ class RunningJob:
     abort_reason: str | None = None
     active: bool = False  # claimed and not yet settling: the heartbeat may extend it
     message_gone: bool = False  # put off (a fresh copy is on its way): the heartbeat renews only the lease
+    task: dict[str, Any] | None = None  # the claimed task (a playlist entry's end is recorded in its playlist)
     webhook: bool = False  # the task has a webhook_url: settling it queues an event for the notifier
     result_key: str | None = None  # the shared result this job downloads for (its waiters are completed with it)
     owner: str = ""  # the key digest of the claimed task, for its usage totals
@@ -274,6 +276,7 @@ class JobService:
     def _run_claimed(self, entry: RunningJob, task: dict[str, Any], extra: dict[str, Any]) -> Outcome:
         entry.result_key = task.get("result_key") if self._sharing is not None else None
         attempts = int(task.get("attempts") or 1)
+        entry.task = task
         entry.owner = str(task.get("owner") or "")
         extra = {**extra, "attempt": attempts, "task_type": task.get("task_type")}
         entry.webhook = bool(task.get("webhook_url"))
@@ -286,9 +289,15 @@ class JobService:
         entry.limit = time_limit(task, self._settings)
         spec = JobSpec(task=task, settings=self._settings, job_dir=str(self._scratch.job_dir(entry.task_id)), operator_cookies=self._cookies.get())
         started = time.monotonic()
+        # The heartbeat keeps message and lease alive while the child starts too: a start slower than the
+        # visibility window (a loaded machine) must not let another worker claim the task a second time.
+        with entry.lock:
+            entry.active = True
         try:
             process = self._launcher.start(spec)
         except Exception as err:  # e.g. the forkserver could not fork: worth another attempt elsewhere
+            with entry.beat_lock:
+                entry.active = False
             log.exception("could not start the job's process", extra=extra)
             return self._retry_or_fail(entry, attempts, f"could not start the job's process: {err}", extra)
         with entry.lock:
@@ -318,16 +327,23 @@ class JobService:
             return self._retry_or_fail(entry, attempts, error, extra)
         if result.get("status") == "completed":
             return self._complete(
-                entry, str(result["file_name"]), {**extra, "seconds": seconds}, share=not result.get("live"), size=int(result.get("bytes") or 0),
+                entry, str(result["file_name"]), {**extra, "seconds": seconds}, list(result.get("files") or []),
+                share=not result.get("live"), size=int(result.get("bytes") or 0),
             )
+        if result.get("status") == "fanned_out":
+            return self._fanned_out(entry, {**extra, "seconds": seconds, "entries": result.get("entries")})
         if result.get("permanent"):
             return self._fail(entry, str(result.get("error") or "failed"), extra)
         return self._retry_or_fail(entry, attempts, str(result.get("error") or "failed"), extra)
 
     # -- settling
 
-    def _complete(self, entry: RunningJob, file_name: str, extra: dict[str, Any], share: bool = True, size: int = 0) -> Outcome:
-        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder))
+    def _complete(
+        self, entry: RunningJob, file_name: str, extra: dict[str, Any], files: list[str] | None = None, share: bool = True, size: int = 0,
+    ) -> Outcome:
+        if not self._entry_ended(entry, True, file_name=file_name, files=files):
+            return Outcome.RETRY
+        done = self._settle("complete task", lambda: self._tasks.complete(entry.task_id, file_name, self._settings.task_ttl_seconds, entry.holder, **({"files": files} if files else {})))
         self._announce(entry, done, COMPLETED)
         if done and entry.result_key and self._sharing is not None:
             sharing, key = self._sharing, entry.result_key
@@ -344,6 +360,8 @@ class JobService:
 
     def _fail(self, entry: RunningJob, error: str, extra: dict[str, Any], outcome: Outcome = Outcome.FAILED) -> Outcome:
         log.info("job failed", extra={**extra, "error": error})
+        if not self._entry_ended(entry, False, error=error):
+            return Outcome.RETRY
         done = self._settle("fail task", lambda: self._tasks.fail(entry.task_id, error, self._settings.task_ttl_seconds, entry.holder))
         self._announce(entry, done, FAILED)
         if done and entry.result_key and self._sharing is not None:  # the waiters are not failed with it: one takes over
@@ -355,15 +373,54 @@ class JobService:
             return Outcome.RETRY
         return outcome
 
+    def _entry_ended(self, entry: RunningJob, ok: bool, **outcome: Any) -> bool:
+        """A playlist entry's end goes into its playlist first (once, whatever the redeliveries); False: the store is down."""
+        task = entry.task or {}
+        if not task.get("playlist_id"):
+            return True
+        ttl = self._settings.task_ttl_seconds
+        settled: list[str | None] = []
+        done = self._settle("record playlist entry", lambda: settled.append(on_entry_ended(self._tasks.playlists, self._queue, task, ok, ttl, **outcome)) or True)
+        if done is None:
+            log.error("playlist entry outcome not recorded; message left for a retry", extra={"task_id": entry.task_id})
+            return False
+        if settled and settled[0] in (TaskStatus.COMPLETED.value, TaskStatus.ERROR.value):
+            self._announce_playlist(str(task["playlist_id"]), settled[0])
+        return True
+
+    def _announce_playlist(self, playlist_id: str, status: str) -> None:
+        """This entry's end settled its playlist: the playlist's one webhook event leaves now (entries have none)."""
+        if self._notify is None:
+            return
+        notify = self._notify
+        playlist = self._settle("read playlist", lambda: self._tasks.get(playlist_id))
+        if playlist and playlist.get("webhook_url"):
+            event = COMPLETED if status == TaskStatus.COMPLETED.value else FAILED
+            self._settle("queue webhook", lambda: notify.announce(playlist_id, event))
+
+    def _fanned_out(self, entry: RunningJob, extra: dict[str, Any]) -> Outcome:
+        """The playlist's entries are queued: it stays processing without a lease, its entries carry it on."""
+        self._settle("detach playlist", lambda: self._tasks.playlists.detach(entry.task_id, entry.holder))
+        if not entry.message_gone:
+            self._settle("delete message", lambda: self._queue.delete(entry.job))
+        log.info("playlist fanned out", extra=extra)
+        return Outcome.COMPLETED
+
     def _announce(self, entry: RunningJob, done: bool | None, event_type: str) -> None:
         """Queue the task's webhook event once this holder's outcome is recorded; the notifier delivers it (never
         this job: a slow receiver must not hold a download slot)."""
         if done is True and entry.webhook and self._notify is not None:
             notify = self._notify
             self._settle("queue webhook", lambda: notify.announce(entry.task_id, event_type))
+
     def _count(self, entry: RunningJob, **counts: int) -> None:
-        if self._usage is not None and entry.owner:
-            self._usage.add(entry.owner, **counts)
+        if self._usage is None or not entry.owner:
+            return
+        if (entry.task or {}).get("phase"):
+            # A fanned-out playlist's usage is its entries' (each counted as it ends): its archive or its end adds
+            # nothing. A playlist that fails before it has entries counts as one failed task.
+            return
+        self._usage.add(entry.owner, **counts)
 
     def _finish_message(self, entry: RunningJob, done: bool | None, extra: dict[str, Any]) -> bool:
         """Delete the message once the task is finished; keep it while the task may still need this job."""

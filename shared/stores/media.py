@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -124,3 +125,70 @@ class MediaStore:
         except AWS_ERRORS as err:
             log.warning("could not abort a task's unfinished uploads", extra={"task_id": task_id, "error": str(err)})
         return deleted
+
+    def read_stream(self, task_id: str, file_name: str) -> Any:
+        """A stored file's body, to read in chunks (`iter_chunks`)."""
+        with unavailable_on_failure("The media store"):
+            return self._s3.get_object(Bucket=self.bucket, Key=media_key(task_id, file_name))["Body"]
+
+    def multipart_writer(self, task_id: str, file_name: str, part_size: int = MULTIPART_THRESHOLD) -> "MultipartWriter":
+        """A write-only stream into a new object of the task, uploaded one part at a time."""
+        return MultipartWriter(self._s3, self.bucket, media_key(task_id, file_name), content_type(file_name), part_size)
+
+
+class MultipartWriter(io.RawIOBase):
+    """Streams bytes into one S3 object by multipart upload: at most one part is held in memory, nothing on disk.
+
+    Not seekable (zipfile then writes data descriptors instead of going back to patch headers). `close()` uploads
+    the last part and completes the object; `abort()` (or an exception inside `with`) throws the parts away.
+    """
+
+    def __init__(self, s3: Any, bucket: str, key: str, content_type: str, part_size: int = MULTIPART_THRESHOLD) -> None:
+        super().__init__()
+        self._s3, self._bucket, self._key, self._part_size = s3, bucket, key, max(5 * 1024 * 1024, part_size)
+        self._upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._position = 0
+        self._done = False
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self._position += len(view)
+        while len(self._buffer) >= self._part_size:
+            self._send(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+        return len(view)
+
+    def _send(self, body: bytes) -> None:
+        number = len(self._parts) + 1
+        etag = self._s3.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body)["ETag"]
+        self._parts.append({"ETag": etag, "PartNumber": number})
+
+    def close(self) -> None:
+        if not self._done and not self.closed:
+            if self._buffer or not self._parts:
+                self._send(bytes(self._buffer))
+                self._buffer.clear()
+            self._s3.complete_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
+            self._done = True
+        super().close()
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+        super().close()
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if kind is not None:
+            self.abort()
+        else:
+            self.close()

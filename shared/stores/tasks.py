@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.errors import Conflict
 from shared.models import TaskStatus
 from shared.stores import unavailable_on_failure
-
-
-def now_iso() -> str:
-    """The current time as the original API shows it (ISO 8601)."""
-    return datetime.now(timezone.utc).isoformat()
+from shared.stores.playlists import PlaylistStore, entries_of, now_iso, playlist_view  # now_iso: defined once, used by both
 
 
 class TaskStore:
@@ -24,6 +19,11 @@ class TaskStore:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
+
+    @property
+    def playlists(self) -> PlaylistStore:
+        """The playlist-specific writes, on the same client and table."""
+        return PlaylistStore(self._db, self._table)
 
     # -- API side
 
@@ -159,9 +159,10 @@ class TaskStore:
         """Record a processing task's progress (stage, percent, bytes, speed, eta)."""
         self._update_if(task_id, "SET progress = :p", "#s = :processing", {":p": {"S": json.dumps(progress)}, ":processing": {"S": TaskStatus.PROCESSING.value}})
 
-    def complete(self, task_id: str, file_name: str, ttl_seconds: int, worker_id: str | None = None) -> bool:
-        """Mark the task completed with its output file; it expires `ttl_seconds` from now."""
-        return self._finish(task_id, TaskStatus.COMPLETED, ttl_seconds, worker_id, file_name=file_name)
+    def complete(self, task_id: str, file_name: str, ttl_seconds: int, worker_id: str | None = None, files: list[str] | None = None) -> bool:
+        """Mark the task completed with its output file (and every output, `files`); it expires `ttl_seconds` from now."""
+        extra = {"files": json.dumps(files)} if files else {}
+        return self._finish(task_id, TaskStatus.COMPLETED, ttl_seconds, worker_id, file_name=file_name, **extra)
 
     def fail(self, task_id: str, error: str, ttl_seconds: int, worker_id: str | None = None) -> bool:
         """Mark the task failed with a readable message; it expires `ttl_seconds` from now."""
@@ -336,7 +337,7 @@ class TaskStore:
         }
         sets = ["#s = :status", "completed_time = :done", "expires_at = :exp", "gc = :gc"]
         for name, value in fields.items():
-            attr = {"file_name": "file_name", "error": "#e"}[name]
+            attr = {"file_name": "file_name", "error": "#e", "files": "files"}[name]
             if attr.startswith("#"):
                 names[attr] = name
             sets.append(f"{attr} = :{name}")
@@ -374,8 +375,10 @@ def _decode(item: dict[str, Any]) -> dict[str, Any]:
         (kind, raw), = value.items()
         if kind == "N":
             out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
-        elif kind == "S" and name in ("params", "progress"):
+        elif kind == "S" and (name in ("params", "progress", "files", "entry") or name.startswith("entry_")):
             out[name] = json.loads(raw)
+        elif kind == "SS":
+            out[name] = list(raw)
         elif kind == "S":
             out[name] = raw
         elif kind == "BOOL":
@@ -395,6 +398,9 @@ def public_view(task: dict[str, Any]) -> dict[str, Any]:
         view["cached"] = bool(task.get("cached"))  # served from a shared result, not downloaded for this task
     if task["status"] == TaskStatus.PROCESSING.value and task.get("progress"):
         view["progress"] = task["progress"]
+    if task["status"] == TaskStatus.COMPLETED.value and task.get("files"):
+        view["files"] = list(task["files"])
+    view.update(playlist_view(task))
     if task.get("webhook_url"):
         view["webhook"] = webhook_view(task)
     return view
@@ -403,3 +409,14 @@ def public_view(task: dict[str, Any]) -> dict[str, Any]:
 def webhook_view(task: dict[str, Any]) -> dict[str, Any]:
     """A task's webhook delivery state, as /status shows it."""
     return {"status": task.get("wh_status", "pending"), "attempts": int(task.get("wh_attempts", 0)), "last_status_code": task.get("wh_code")}
+
+
+def served_names(task: dict[str, Any]) -> set[str]:
+    """The file names /files may hand out for this task now: its outputs, and a playlist's ended entries' files."""
+    names: set[str] = set()
+    if task["status"] == TaskStatus.COMPLETED.value:
+        names.update(n for n in [task.get("file_name"), *(task.get("files") or [])] if n)
+    for entry in entries_of(task):
+        if entry.get("status") == TaskStatus.COMPLETED.value:
+            names.update(entry.get("files") or [])
+    return names

@@ -350,3 +350,29 @@ def test_worker_service_leaves_missing_operator_cookies_to_the_job(scratch, tmp_
     worker = service(scratch, FakeTasks(), FakeQueue(), launcher, cookies_file=str(tmp_path / "missing.txt"))
     assert worker.process(job()) is Outcome.COMPLETED
     assert launcher.specs[0].operator_cookies is None  # the job's own read fails it with a readable error
+
+
+def test_worker_service_heartbeat_covers_a_slow_child_start(scratch):
+    # GIVEN a child process whose start takes longer than a heartbeat (a loaded machine)
+    release = threading.Event()
+
+    class SlowLauncher(FakeLauncher):
+        def start(self, spec: Any) -> FakeProcess:
+            release.wait(5)
+            return super().start(spec)
+
+    tasks, queue, launcher = FakeTasks(), FakeQueue(), SlowLauncher()
+    svc = service(scratch, tasks, queue, launcher)
+    runner = threading.Thread(target=svc.process, args=(job(),))
+    runner.start()
+    deadline = time.monotonic() + 5
+    while ("start", "worker-a/m1") not in tasks.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    # WHEN the heartbeat beats while the child is still starting
+    svc.keep_alive()
+    release.set()
+    runner.join(5)
+    # THEN lease and message were extended, so no other worker could claim the task meanwhile
+    assert ("renew",) in tasks.calls and ("extend", "m1", 30) in queue.calls
+    assert ("complete", "video.mp4") in tasks.calls

@@ -19,8 +19,9 @@ from functions.api.routes.errors import errors
 from functions.api.routes.tasks import owned_task
 from shared.config import Settings
 from shared.errors import NotFound
-from shared.models import TASK_ID_PATTERN, TaskStatus
+from shared.models import TASK_ID_PATTERN
 from shared.stores.media import MediaStore
+from shared.stores.tasks import served_names
 
 router = APIRouter(tags=["files"])
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
@@ -82,7 +83,7 @@ def get_file(
 def serve(request: Request, task: dict[str, Any], name: str, media: MediaStore, settings: Settings, raw: bool) -> Response:
     """The task's own file: only the name the task produced, never a path built from the request."""
     task_id = task["task_id"]
-    if task["status"] != TaskStatus.COMPLETED.value or name != task.get("file_name"):
+    if name not in served_names(task):
         raise NotFound("File not found")
     expires_in = min(MAX_LINK_SECONDS, int(task["expires_at"] - time.time()))
     if expires_in < 1:

@@ -14,14 +14,17 @@ from functions.api.schemas import (
     InfoRequest,
     LiveAudioRequest,
     LiveVideoRequest,
+    PlaylistRequest,
     TaskCreated,
     TaskStatusResponse,
     VideoRequest,
 )
+from functions.api.extras import drop_unset
 from shared import logs
 from shared.errors import NotFound
 from shared.models import TASK_ID_PATTERN
 from shared.stores.keys import ApiKey
+from shared.stores.playlists import sign_files
 from shared.stores.tasks import public_view
 
 router = APIRouter(tags=["tasks"])
@@ -29,7 +32,7 @@ SUBMIT_ERRORS = errors(400, 401, 403, 429)
 
 
 def _submit(request: Request, response: Response, service: Any, caller: ApiKey, task_type: str, body: Any) -> TaskCreated:
-    params = body.model_dump(exclude={"url", "webhook_url", "cache"})
+    params = drop_unset(body.model_dump(exclude={"url", "webhook_url", "cache"}))
     accepted = service.accept(caller, task_type, body.url, params, share=body.cache, webhook_url=body.webhook_url)
     request.state.task_id = accepted.task_id  # for the access line
     response.headers.update(ratelimit_headers(accepted.quota))  # a 429 carries them too (app.py)
@@ -61,6 +64,11 @@ def get_info(request: Request, response: Response, body: InfoRequest, service: T
     return _submit(request, response, service, caller, "get_info", body)
 
 
+@router.post("/get_playlist", response_model=TaskCreated, responses=SUBMIT_ERRORS, summary="Download a playlist, channel or feed, entry by entry")
+def get_playlist(request: Request, response: Response, body: PlaylistRequest, service: TaskServiceDep, caller: Annotated[ApiKey, Depends(require("get_playlist"))]) -> TaskCreated:
+    return _submit(request, response, service, caller, "get_playlist", body)
+
+
 TaskId = Annotated[str, Path(description="The 16-character id get_* returned.", max_length=64)]
 
 
@@ -76,6 +84,7 @@ def status(task_id: TaskId, caller: CallerDep, tasks: TasksDep, links: LinksDep)
     view = public_view(task)
     if "file" in view:  # a link that works without the key until the task expires
         view["file"] = links.path(task_id, task["file_name"], int(task["expires_at"]))
+    sign_files(view, task, links)
     return view
 
 

@@ -100,7 +100,40 @@ def _fits(target: Target, video: str | None, audio: str | None, audio_only: bool
     return video_ok and (audio is None or target.audio is None or audio in target.audio)
 
 
-def to_container(src: Path, output: str, *, max_filesize: int | None = None, timeout: float | None = None) -> Path:
+# Subtitle codec each target takes embedded text subtitles in; cover art (an attached picture) the targets can hold.
+_SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "mkv": "srt", "webm": "webvtt"}
+_COVER_ART = frozenset({"mp4", "mov", "mkv", "mp3", "m4a", "alac", "flac"})
+
+
+def extra_streams(path: Path, timeout: float | None = 60) -> tuple[list[int], int, int]:
+    """(indices of attached pictures, number of subtitle streams, number of attachments) of a file."""
+    args = [FFPROBE, "-v", "error", "-print_format", "json", "-show_streams", "-protocol_whitelist", "file", str(path)]
+    proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    streams = json.loads(proc.stdout or b"{}").get("streams") or []
+    pics = [int(s["index"]) for s in streams if s.get("codec_type") == "video" and (s.get("disposition") or {}).get("attached_pic")]
+    subs = sum(1 for s in streams if s.get("codec_type") == "subtitle")
+    attachments = sum(1 for s in streams if s.get("codec_type") == "attachment")
+    return pics, subs, attachments
+
+
+def keep_args(output: str, video: str | None, pics: list[int], subs: int, attachments: int) -> list[str]:
+    """ffmpeg arguments that carry tags, chapters, subtitles and cover art over into `output` (pure)."""
+    args = ["-map_metadata", "0", "-map_chapters", "0"]
+    if pics and output in _COVER_ART and output != "mkv":  # Matroska: an attachment instead (see to_container)
+        first = 1 if video and output in VIDEO_TARGETS else 0  # the cover comes after the main picture, if any
+        args += ["-map", f"0:{pics[0]}", f"-c:v:{first}", "copy", f"-disposition:v:{first}", "attached_pic"]
+    if subs and output in _SUBTITLE_CODEC:
+        args += ["-map", "0:s", "-c:s", _SUBTITLE_CODEC[output]]
+    else:
+        args += ["-sn"]
+    if attachments and output == "mkv":
+        args += ["-map", "0:t", "-c:t", "copy"]
+    if output == "mp3":
+        args += ["-id3v2_version", "3"]
+    return args
+
+
+def to_container(src: Path, output: str, *, max_filesize: int | None = None, timeout: float | None = None, keep: bool = False) -> Path:
     """Turn the download into `<stem>.<ext>` for the output format; returns the new file (src is removed)."""
     audio_only = output in AUDIO_TARGETS
     target = AUDIO_TARGETS[output] if audio_only else VIDEO_TARGETS[output]
@@ -113,9 +146,20 @@ def to_container(src: Path, output: str, *, max_filesize: int | None = None, tim
     if src == dst and _fits(target, video, audio, audio_only):
         return src  # already what was asked for: no second pass over a large file
     work = src.with_name(f"{src.stem}.converting.{target.ext}")
+    # Embedded side outputs (subtitles, cover art, tags) were asked for: carry them over, else drop them.
+    extras = ["-sn", "-map_metadata", "-1"]
+    cover: Path | None = None
+    if keep:
+        pics, subs, attachments = extra_streams(src)
+        extras = keep_args(output, video, pics, subs, attachments)
+        if pics and output == "mkv":
+            # Matroska holds cover art as an image attachment (its demuxer shows it as an attached picture again).
+            cover = _extract_cover(src, pics[0], timeout)
+            if cover is not None:
+                extras += ["-attach", str(cover), f"-metadata:s:t:{attachments}", "mimetype=image/jpeg", f"-metadata:s:t:{attachments}", "filename=cover.jpg"]
     args = [
         FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "file", "-i", str(src),
-        *plan_args(target, video, audio, keep_video=not audio_only), "-dn", "-sn", "-map_metadata", "-1", *target.flags,
+        *plan_args(target, video, audio, keep_video=not audio_only), "-dn", *extras, *target.flags,
     ]
     if max_filesize:
         args += ["-fs", str(max_filesize)]
@@ -130,5 +174,16 @@ def to_container(src: Path, output: str, *, max_filesize: int | None = None, tim
         detail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
         raise PermanentJobError(f"Converting to {output} failed: {detail}")
     src.unlink(missing_ok=True)
+    if cover is not None:
+        cover.unlink(missing_ok=True)
     work.replace(dst)
     return dst
+
+
+def _extract_cover(src: Path, index: int, timeout: float | None) -> Path | None:
+    """The file's attached picture as a JPEG next to it; None when ffmpeg cannot get it out."""
+    cover = src.with_name(f"{src.stem}.cover.jpg")
+    args = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "file", "-i", str(src),
+            "-map", f"0:{index}", "-frames:v", "1", "-c:v", "mjpeg", "-f", "image2", str(cover)]
+    proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    return cover if proc.returncode == 0 and cover.is_file() else None

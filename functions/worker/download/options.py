@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from yt_dlp.utils import download_range_func
 
+from functions.worker.download.extras import add_extras, keeps_streams
 from shared.formats import AUDIO_CODECS, VIDEO_OUTPUTS
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class JobPlan:
     gif: GifSpec | None = None
     container: str | None = None  # output format the runner converts the download into (containers.py)
     limits: Limits | None = None
+    keep_streams: bool = False  # the container step carries embedded subtitles, cover art and tags over
 
 
 def build_plan(
@@ -84,6 +86,7 @@ def build_plan(
     max_filesize: int | None = None,
     max_duration: float | None = None,
     fragment_concurrency: int = 1,
+    sponsorblock_api: str | None = None,
 ) -> JobPlan:
     """The yt-dlp options (and post-steps) for one task, with every path inside `scratch`."""
     task_type = task.get("task_type")
@@ -104,6 +107,10 @@ def build_plan(
         return JobPlan(ydl_opts=opts, stem=stem, info_only=True)
 
     opts["playlist_items"] = "1"  # a playlist URL gives its first entry, never a folder of files
+    if params.get("playlist_item"):
+        # A playlist entry that only exists inside its page (e.g. one of several <video>s): that entry of the page.
+        opts["playlist_items"] = str(int(params["playlist_item"]))
+        opts["noplaylist"] = False
     live: LiveSpec | None = None
     if task_type in LIVE_TYPES:
         live = _live_spec(params)
@@ -123,7 +130,9 @@ def build_plan(
         container = None if gif else str(params.get("output_format") or "mp4").lower()
     else:
         container = _add_audio_output(opts, params)
-    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container, limits=limits)
+    if live is None:
+        add_extras(opts, params, sponsorblock_api=sponsorblock_api)
+    return JobPlan(ydl_opts=opts, stem=stem, live=live, gif=gif, container=container, limits=limits, keep_streams=keeps_streams(params))
 
 
 def _common_options(scratch: Path, stem: str, socket_timeout: float, live_start_index: int | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import signal
@@ -53,6 +54,7 @@ from shared.urls import is_public_address
 from shared.stores.media import MediaStore
 from shared.stores.uploads import part_size
 from functions.worker.upload.ahead import UploadAhead, kept_name
+from functions.worker.playlist import mark_processing, output_names, run_playlist_job, side_outputs
 from shared.stores.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _MAX_PLAYLIST_BYTES = 2 * 1024 * 1024
 _BY_DESIGN = "does not support SOCKS proxies"
+_SAFE_LANGUAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
 def child_main(spec: JobSpec, conn: Any) -> None:
@@ -83,7 +86,10 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     media = MediaStore(make_client("s3", settings, read_timeout=60), settings.media_bucket)
     reporter = ProgressReporter(lambda p: tasks.set_progress(task_id, p), settings.progress_interval)
     # Parts sized for the largest file a job may make (MAX_FILESIZE), so any download fits in 10,000 parts.
-    ahead = UploadAhead(media, task_id, part_size(settings.max_filesize), settings.upload_concurrency) if settings.upload_ahead else None
+    # Not for a playlist's entries: their files are stored under the playlist's id, with other names.
+    ahead = None
+    if settings.upload_ahead and not task.get("playlist_id"):
+        ahead = UploadAhead(media, task_id, part_size(settings.max_filesize), settings.upload_concurrency)
     guard: AddressGuard | None = None
     proxy: GuardedProxy | None = None
     ylog = YtdlpLogger()
@@ -109,26 +115,33 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
         own = CookieStore(clients.dynamodb, settings.cookies_table, clients.lazy("kms"), settings.keys_kms_key_id).get(task["owner"]) if task.get("owner") else None
         jar = write_jar(job_dir, spec.operator_cookies or operator_cookies(settings.cookies_file, _secret_source(settings)), own)
         site = site_options(settings, deno=deno_path(), cookiefile=jar)
+        if task.get("task_type") == "get_playlist":
+            return run_playlist_job(task, settings, job_dir, site, ylog, proxy, upstreams, tasks, media, reporter, ConfinedYoutubeDL)
+        if task.get("playlist_id"):
+            mark_processing(tasks, task)
         if int(task.get("attempts") or 1) > 1:
             _abort_earlier_uploads(media, task_id, extra)
         seen: dict[str, Any] = {}
         path = _fetch_rotating(task, job_dir, settings, reporter, ylog, proxy, upstreams, extra, budget, site, ahead, seen)
         fetched = time.monotonic()
-        size = path.stat().st_size
+        owner_id, named = output_names(task, path, side_outputs(job_dir, task.get("params") or {}, path))
+        size = sum(p.stat().st_size for p, _ in named)
         reporter.report(make_progress("uploading", 0, size))
+        meter = TransferMeter(size, reporter.report)
+        # The main file may already be up (uploaded ahead, under this task's id and its own name); the rest goes now.
         ahead_done = ahead is not None and ahead.finish(path)
-        if not ahead_done:
-            media.upload(task_id, path, path.name, callback=TransferMeter(size, reporter.report), concurrency=settings.upload_concurrency)
+        for file, name in named[1:] if ahead_done else named:
+            media.upload(owner_id, file, name, callback=meter, concurrency=settings.upload_concurrency)
         # The time from the download's end to a downloadable file (post-steps included): what uploading ahead cuts.
         ended = ahead.download_ended if ahead is not None else None
         timing = {"after_download": round(time.monotonic() - ended, 3), "post_steps": round(fetched - ended, 3)} if ended is not None else {}
         log.info("job produced its file", extra={
-            **extra, "file_name": path.name, "bytes": size, "seconds": round(time.monotonic() - started, 2),
+            **extra, "file_name": named[0][1], "files": len(named), "bytes": size, "seconds": round(time.monotonic() - started, 2),
             "uploaded_ahead": ahead_done, **timing,
         })
         # A live stream's recording is never a shared result, whichever endpoint asked for it. The outcome is the same
         # whether the file went up ahead or after: the service counts its bytes, publishes it and queues the webhook.
-        return {"status": "completed", "file_name": path.name, "live": bool(seen.get("live")), "bytes": size}
+        return {"status": "completed", "file_name": named[0][1], "files": [name for _, name in named], "live": bool(seen.get("live")), "bytes": size}
     except Exception as err:
         failure = classify(err, guard.refusals if guard else (), ylog.warnings, used=used_bytes(job_dir), budget=budget)
         message = failure.message
@@ -230,7 +243,7 @@ def fetch(
         shim = ffmpeg_shim.install(proxy.url, job_dir, settings.socket_timeout)
         egress = {"proxy": proxy.socks_url, "ffmpeg_location": str(shim)}
     limits = {"max_filesize": settings.max_filesize, "max_duration": settings.max_duration}
-    common = {"socket_timeout": settings.socket_timeout, "fragment_concurrency": settings.fragment_concurrency, **egress, **limits}
+    common = {"socket_timeout": settings.socket_timeout, "fragment_concurrency": settings.fragment_concurrency, "sponsorblock_api": settings.sponsorblock_api, **egress, **limits}
     plan = build_plan(task, job_dir, **common)
     # Sections (clips, live recordings) go through ffmpeg, which reports nothing until it is done: measure instead.
     meter = None
@@ -278,7 +291,7 @@ def fetch(
         path = gif
     elif plan.container is not None:
         reporter.report(make_progress("processing", None, None))
-        path = to_container(path, plan.container, max_filesize=settings.max_filesize)
+        path = to_container(path, plan.container, max_filesize=settings.max_filesize, keep=plan.keep_streams)
     if plan.limits is not None:
         plan.limits.check_output(path, None if plan.limits.live or plan.info_only else media_duration(path))
     return _deterministic_name(path, plan.stem)
@@ -296,6 +309,11 @@ class ConfinedYoutubeDL(YoutubeDL):
         if name and name != "-" and not Path(name).resolve().is_relative_to(self._root):
             raise PermanentJobError("Refusing to write outside the job's folder")
         return name
+
+    def process_subtitles(self, video_id: Any, normal_subtitles: Any, automatic_captions: Any) -> Any:
+        """Only languages whose code is a plain name: the code becomes part of the subtitle file's name."""
+        chosen = super().process_subtitles(video_id, normal_subtitles, automatic_captions)
+        return {lang: sub for lang, sub in (chosen or {}).items() if _SAFE_LANGUAGE.match(str(lang))} or None
 
     def dl(self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False) -> Any:
         """Refuse any non-http(s) URL in the formats and fragments before a downloader (ffmpeg) sees it."""
