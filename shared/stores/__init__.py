@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from shared.aws import AWS_ERRORS
+from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.errors import Unavailable
 
 
@@ -16,3 +16,14 @@ def unavailable_on_failure(what: str) -> Iterator[None]:
         yield
     except AWS_ERRORS as err:
         raise Unavailable(f"{what} is unavailable, try again later") from err
+
+
+def applied(write: Callable[[], Any]) -> bool:
+    """Run one conditional write: True when it applied, False when its condition did not hold (other failures raise)."""
+    try:
+        write()
+    except AWS_ERRORS as err:
+        if is_condition_failure(err):
+            return False
+        raise
+    return True

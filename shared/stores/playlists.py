@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.models import TaskStatus
-from shared.stores import unavailable_on_failure
+from shared.stores import applied, unavailable_on_failure
 
 ENTRY_PREFIX = "entry_"
 PHASE_ENTRIES = "entries"
@@ -150,13 +150,7 @@ class PlaylistStore:
             "gc": {"S": "1"},
         }
         with unavailable_on_failure("The task store"):
-            try:
-                self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
-            except AWS_ERRORS as err:
-                if is_condition_failure(err):
-                    return False
-                raise
-        return True
+            return applied(lambda: self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(task_id)"))
 
     def delete_entries(self, playlist_id: str, indices: Iterable[int]) -> None:
         """Remove the entries' internal items (with the playlist itself, by the cleanup)."""
@@ -167,14 +161,8 @@ class PlaylistStore:
     def _update(self, task_id: str, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> bool:
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         with unavailable_on_failure("The task store"):
-            try:
-                self._db.update_item(TableName=self._table, Key={"task_id": {"S": task_id}}, UpdateExpression=update,
-                                     ConditionExpression=condition, ExpressionAttributeValues=values, **kwargs)
-            except AWS_ERRORS as err:
-                if is_condition_failure(err):
-                    return False
-                raise
-        return True
+            return applied(lambda: self._db.update_item(TableName=self._table, Key={"task_id": {"S": task_id}}, UpdateExpression=update,
+                                                        ConditionExpression=condition, ExpressionAttributeValues=values, **kwargs))
 
 
 def _wants_zip(attrs: dict[str, Any]) -> bool:

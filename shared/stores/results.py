@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from shared.aws import AWS_ERRORS, is_condition_failure
-from shared.stores import unavailable_on_failure
+from shared.stores import applied, unavailable_on_failure
 
 RUNNING = "running"
 DONE = "done"
@@ -143,13 +143,7 @@ class ResultStore:
     def _write(self, operation: str, **kwargs: Any) -> bool:
         """One conditional write: True when applied, False when its condition did not hold."""
         with unavailable_on_failure("The shared-results store"):
-            try:
-                getattr(self._db, operation)(TableName=self._table, **kwargs)
-            except AWS_ERRORS as err:
-                if is_condition_failure(err):
-                    return False
-                raise
-        return True
+            return applied(lambda: getattr(self._db, operation)(TableName=self._table, **kwargs))
 
 
 def _decode(item: dict[str, Any]) -> dict[str, Any]:

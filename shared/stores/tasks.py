@@ -9,7 +9,7 @@ from typing import Any
 from shared.aws import AWS_ERRORS, is_condition_failure
 from shared.errors import Conflict
 from shared.models import TaskStatus
-from shared.stores import unavailable_on_failure
+from shared.stores import applied, unavailable_on_failure
 from shared.stores.playlists import PlaylistStore, entries_of, now_iso, playlist_view  # now_iso: defined once, used by both
 
 
@@ -352,20 +352,14 @@ class TaskStore:
 
     def _update_if(self, task_id: str, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None) -> bool:
         """A conditional update of one task: True when applied, False when its condition did not hold."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                **({"ExpressionAttributeNames": names or {"#s": "status"}} if names != {} else {}),
-            )
-        except AWS_ERRORS as err:
-            if is_condition_failure(err):
-                return False
-            raise
-        return True
+        return applied(lambda: self._db.update_item(
+            TableName=self._table,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names or {"#s": "status"}} if names != {} else {}),
+        ))
 
 
 def _decode(item: dict[str, Any]) -> dict[str, Any]:
