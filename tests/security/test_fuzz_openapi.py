@@ -27,7 +27,7 @@ ADMIN_KEY = "fuzz-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_EXAMPLES = 40  # per operation: 20 operations x 40 draws x 3 keys takes about 45 s on 2 cores
 SEED = 20261128
 
-SUBMISSIONS = ["POST /get_video", "POST /get_audio", "POST /get_live_video", "POST /get_live_audio", "POST /get_info"]
+SUBMISSIONS = ["POST /get_video", "POST /get_audio", "POST /get_live_video", "POST /get_live_audio", "POST /get_info", "POST /get_playlist"]
 # Every operation the document must describe; the first test fails when the app grows one this list lacks.
 OPERATIONS = [
     *SUBMISSIONS,
