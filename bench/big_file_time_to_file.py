@@ -92,7 +92,7 @@ def run_variant(ctx: Context, stack: BenchStack, key: str, url: str, label: str,
     services, floors, logs = [], [], []
     s3, bucket = stack_s3(stack), stack.settings.media_bucket
     for n in range(repeats):
-        service = run_service(stack, key, url, work / f"service-{n}", {"url": url})
+        service = run_service(stack, key, url, work / f"service-{n}", {"url": url, "cache": False})  # a download each time, not a shared result
         check("service", service["path"], source_hash, duration)
         service["path"].unlink()
         services.append(service)
@@ -129,7 +129,7 @@ def peak_memory(stack: BenchStack, key: str, url: str) -> float:
     """Peak RSS of the worker and everything below it while it runs one get_video of `url`."""
     api = stack.api(key)
     with MemorySampler(stack.worker_pids()[0], 0.05) as sampler:
-        reply = api.call("POST", "/get_video", {"url": url})
+        reply = api.call("POST", "/get_video", {"url": url, "cache": False})
         task_id = reply.body["task_id"]
         while (view := api.call("GET", f"/status/{task_id}").body)["status"] not in ("completed", "error"):
             time.sleep(0.2)
