@@ -9,7 +9,6 @@ are checked against the source (SHA-256, ffprobe). Also the worker's peak memory
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -61,15 +60,7 @@ def run_floor_and_upload(s3: Any, bucket: str, url: str, out_dir: Path, key: str
 
 def worker_file_logs(stack: BenchStack, task_id: str) -> dict[str, Any]:
     """The worker child's "job produced its file" line for a task (after_download, uploaded_ahead)."""
-    for name in sorted(p.name for p in stack.process.log_dir.glob("worker-*.log")):
-        for line in stack.log(name).splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("task_id") == task_id and entry.get("message") == "job produced its file":
-                return entry
-    return {}
+    return next((e for e in stack.worker_entries(task_id) if e.get("message") == "job produced its file"), {})
 
 
 def sha256(path: Path) -> str:

@@ -120,6 +120,19 @@ class BenchStack:
         path = self.process.log_dir / name
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def worker_entries(self, task_id: str) -> list[dict[str, Any]]:
+        """The workers' JSON log lines about one task, worker by worker."""
+        out = []
+        for name in sorted(p.name for p in self.process.log_dir.glob("worker-*.log")):
+            for line in self.log(name).splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("task_id") == task_id:
+                    out.append(entry)
+        return out
+
 
 @dataclass
 class Context:

@@ -5,7 +5,6 @@ same clip on the same machine (the floor). Runs alternate between the two, so bo
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
@@ -78,18 +77,13 @@ def run_service(stack: BenchStack, key: str, url: str, out_dir: Path, body: dict
 def worker_timings(stack: BenchStack, task_id: str) -> dict[str, float]:
     """What the worker's own JSON logs say about one task: its run time, and the child's time to its file."""
     out: dict[str, float] = {}
-    for name in sorted(p.name for p in stack.process.log_dir.glob("worker-*.log")):
-        for line in stack.log(name).splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("task_id") != task_id or "seconds" not in entry:
-                continue
-            if entry.get("message") == "job produced its file":
-                out["child_to_file"] = float(entry["seconds"])
-            elif entry.get("message") == "job completed":
-                out["job_run"] = float(entry["seconds"])
+    for entry in stack.worker_entries(task_id):
+        if "seconds" not in entry:
+            continue
+        if entry.get("message") == "job produced its file":
+            out["child_to_file"] = float(entry["seconds"])
+        elif entry.get("message") == "job completed":
+            out["job_run"] = float(entry["seconds"])
     return out
 
 
