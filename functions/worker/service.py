@@ -312,6 +312,9 @@ class JobService:
             process.wait(None)
         with entry.beat_lock:
             entry.active = False  # from here on the heartbeat leaves this message alone
+        # The job's process group has ended: its scratch goes before the task is settled, so a task seen ended
+        # has freed its disk (process() removes it again on every other path).
+        self._scratch.remove_job_dir(entry.task_id)
         seconds = round(time.monotonic() - started, 2)
         reason = entry.abort_reason
         result = process.result
